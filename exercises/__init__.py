@@ -1,0 +1,1 @@
+"""Your work: one module per chapter. Edit the parts marked TODO."""

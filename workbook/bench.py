@@ -1,0 +1,207 @@
+"""Benchmarks for the quality bars of SPEC §8, measured in one run so that ratios hold on a noisy machine.
+
+``python -m workbook dev bench [--runs N] [--json PATH]`` prints a table and, with --json, writes
+the figures. Every figure is a whole-process wall time measured from outside, except the
+breakdowns, which come from the grader's own records.
+
+- chapter grading vs the pytest floor: ``python -m workbook grade NN`` against
+  ``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python -m pytest -p asyncio`` running one trivial asyncio
+  test, run alternately (A B A B ...), cold processes, median of N each; the bar is a ratio <= 2;
+- grading every solution (bar < 30 s), and where its time goes;
+- nbval over every notebook (bar < 90 s);
+- embedded servers: first start into an empty cache folder (bar < 3 s) and reuse (bar < 0.2 s);
+- watch mode: from saving an exercise file to `python -m workbook watch` printing the verdict (bar < 1.5 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from workbook import ROOT, catalog
+
+_FLOOR_TEST = "import asyncio\nimport pytest\n\n\n@pytest.mark.asyncio\nasync def test_trivial():\n    await asyncio.sleep(0)\n"
+
+_EMBEDDED_PROBE = """
+import json, sys, time
+from workbook import services
+figures = {}
+for name in ("postgres", "redis"):
+    started = time.perf_counter()
+    services.resolve(name)
+    figures[name] = time.perf_counter() - started
+print(json.dumps(figures))
+"""
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    bar: str = ""
+    ok: bool | None = None
+    detail: str = ""
+
+
+def _wall(command: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None) -> tuple[float, int]:
+    started = time.perf_counter()
+    completed = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started, completed.returncode
+
+
+def _environment(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("WORKBOOK_TARGET", None)
+    env.update(extra)
+    return env
+
+
+def chapter_vs_floor(chapter_id: str, runs: int, scratch: Path) -> list[Figure]:
+    floor_dir = scratch / "floor"
+    floor_dir.mkdir(exist_ok=True)
+    (floor_dir / "test_floor.py").write_text(_FLOOR_TEST, encoding="utf-8")
+    floor = [sys.executable, "-m", "pytest", "-p", "asyncio", "-q", "-p", "no:cacheprovider", "test_floor.py"]
+    floor_env = _environment(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    grade = [sys.executable, "-m", "workbook", "grade", chapter_id]
+    grade_env = _environment()
+    # one warm-up each: the first run pays for the file system cache, not for our code
+    _wall(grade, env=grade_env)
+    _wall(floor, cwd=floor_dir, env=floor_env)
+    a, b = [], []
+    for _ in range(runs):
+        a.append(_wall(grade, env=grade_env)[0])
+        b.append(_wall(floor, cwd=floor_dir, env=floor_env)[0])
+    ratio = statistics.median(a) / statistics.median(b)
+    pairwise = statistics.median(x / y for x, y in zip(a, b, strict=True))
+    return [
+        Figure(f"grade chapter {chapter_id}", statistics.median(a), "s", detail=f"min {min(a):.3f}, max {max(a):.3f}"),
+        Figure(f"chapter {chapter_id} / pytest floor", ratio, "x", "<= 2", ratio <= 2,
+               f"floor median {statistics.median(b):.3f} s; pairwise median {pairwise:.2f}x"),
+    ]
+
+
+def grade_everything(runs: int) -> list[Figure]:
+    from workbook import grader
+
+    command = [sys.executable, "-m", "workbook", "grade", "--target", "solutions"]
+    walls = [_wall(command, env=_environment())[0] for _ in range(runs)]
+    figures = [Figure("grade every solution", statistics.median(walls), "s", "< 30", statistics.median(walls) < 30,
+                      f"{runs} runs, min {min(walls):.2f}, max {max(walls):.2f}")]
+    # Where the time goes, from one in-process run: per chapter, and inside the chapters.
+    from workbook import services
+
+    needed = sorted({s for c in catalog.load().chapters for s in c.services})
+    started = time.perf_counter()
+    for name in needed:
+        services.resolve(name)
+    figures.append(Figure("  resolving servers", time.perf_counter() - started, "s", detail=", ".join(needed) or "none"))
+    _report, chapter_runs = grader.grade(target="solutions")
+    for run in chapter_runs:
+        tests = sum(r.duration for r in run.records)
+        mutants = sum(r.duration for r in run.records if r.variant.startswith("mutant:"))
+        figures.append(Figure(f"  chapter {run.chapter.id} process", run.seconds, "s",
+                              detail=f"tests {tests:.2f} s (mutant runs {mutants:.2f} s); "
+                                     f"start-up and collection {max(0.0, run.seconds - tests):.2f} s"))
+    return figures
+
+
+def notebooks() -> list[Figure]:
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval", "notebooks",
+               "--nbval-sanitize-with", "notebooks/sanitize.cfg", "-o", "timeout=120", "-q"]
+    wall, code = _wall(command, env=_environment())
+    count = len(list((ROOT / "notebooks").glob("*.ipynb")))
+    return [Figure("nbval, every notebook", wall, "s", "< 90", wall < 90 and code == 0,
+                   f"{count} notebooks; exit code {code}")]
+
+
+def embedded(scratch: Path) -> list[Figure]:
+    env = _environment(WORKBOOK_SERVICES="embedded", WORKBOOK_CACHE_DIR=str(scratch / "cache"))
+    figures = []
+    try:
+        for label, bar, limit in (("first start", "< 3", 3.0), ("reuse", "< 0.2", 0.2)):
+            output = subprocess.run([sys.executable, "-c", _EMBEDDED_PROBE], cwd=ROOT, env=env,
+                                    capture_output=True, text=True, check=True).stdout
+            timings = json.loads(output.strip().splitlines()[-1])
+            for name, seconds in timings.items():
+                figures.append(Figure(f"embedded {name}: {label}", seconds, "s", bar, seconds < limit,
+                                      "in-process time of services.resolve()"))
+    finally:
+        subprocess.run([sys.executable, "-m", "workbook", "services", "stop"], cwd=ROOT, env=env,
+                       capture_output=True, text=True)
+    return figures
+
+
+def watch(scratch: Path, runs: int) -> list[Figure]:
+    """Save -> verdict: how long after a save `python -m workbook watch` prints the new score."""
+    from workbook.sandbox import copy_workbook
+
+    root = copy_workbook(scratch / "watch-copy")
+    chapter = catalog.load().chapters[0]
+    target = root / "exercises" / f"{chapter.stem}.py"
+    env = _environment(WORKBOOK_NO_BOOTSTRAP="1")
+    process = subprocess.Popen([sys.executable, "-m", "workbook", "watch", chapter.id], cwd=root, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    latencies = []
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()  # "Watching ..."
+        for _ in range(runs):
+            time.sleep(0.5)  # a learner does not save twice in a blink
+            started = time.perf_counter()
+            target.write_text(target.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+            for line in process.stdout:
+                if line.startswith("Score:"):
+                    latencies.append(time.perf_counter() - started)
+                    break
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    median = statistics.median(latencies)
+    return [Figure("watch mode: save -> verdict", median, "s", "< 1.5", median < 1.5,
+                   f"{len(latencies)} saves, min {min(latencies):.2f}, max {max(latencies):.2f}")]
+
+
+def render(figures: list[Figure]) -> str:
+    lines = [f"{'figure':<44} {'value':>10}  {'bar':<7} {'':<4} detail"]
+    for f in figures:
+        verdict = "" if f.ok is None else ("ok" if f.ok else "MISS")
+        value = f"{f.value:.3f} {f.unit}" if f.unit == "s" else f"{f.value:.2f}{f.unit}"
+        lines.append(f"{f.name:<44} {value:>10}  {f.bar:<7} {verdict:<4} {f.detail}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workbook dev bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="cold runs per timed command (default 5)")
+    parser.add_argument("--chapters", nargs="*", default=None, help="chapters to time against the floor (default: all)")
+    parser.add_argument("--skip-notebooks", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON to this file")
+    args = parser.parse_args(argv)
+    chapters = args.chapters or [c.id for c in catalog.load().chapters]
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="workbook-bench-") as scratch:
+        for chapter_id in chapters:
+            figures += chapter_vs_floor(chapter_id, args.runs, Path(scratch))
+            print(render(figures[-2:]).split("\n", 1)[1], flush=True)
+        figures += grade_everything(max(1, min(args.runs, 3)))
+        if not args.skip_notebooks:
+            figures += notebooks()
+        figures += embedded(Path(scratch))
+        figures += watch(Path(scratch), args.runs)
+    print()
+    print(render(figures))
+    if args.json:
+        args.json.write_text(json.dumps([asdict(f) for f in figures], indent=2, default=str) + "\n", encoding="utf-8")
+    missed = [f.name for f in figures if f.ok is False]
+    if missed:
+        print("\nBars missed: " + "; ".join(missed))
+    return 1 if missed else 0

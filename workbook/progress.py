@@ -1,0 +1,58 @@
+"""The learner's own state: which hint they saw last, and their last grading result per exercise.
+
+Kept in ``.workbook/state.json`` inside the repository (git-ignored), so that a fresh
+clone starts fresh and deleting the folder resets everything.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbook import ROOT
+from workbook.report import Report
+
+STATE_PATH = ROOT / ".workbook" / "state.json"
+
+
+@dataclass
+class State:
+    #: exercise id -> number of hints shown so far
+    hints_seen: dict[str, int] = field(default_factory=dict)
+    #: exercise id -> {"status", "points", "max_points", "at"} from the last grading of exercises/
+    last: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path = STATE_PATH) -> State:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return cls(hints_seen=dict(raw.get("hints_seen", {})), last=dict(raw.get("last", {})))
+        except (OSError, ValueError, AttributeError):
+            return cls()  # missing or damaged: start over rather than fail
+
+    def save(self, path: Path = STATE_PATH) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"hints_seen": self.hints_seen, "last": self.last}, indent=2), encoding="utf-8")
+        temporary.replace(path)
+
+    def remember(self, report: Report) -> None:
+        """Keep the latest result of each graded exercise (only for the learner's own exercises/)."""
+        if report.target != "exercises":
+            return
+        now = time.strftime("%Y-%m-%d %H:%M")
+        for result in report.results:
+            self.last[result.exercise.id] = {
+                "status": result.status.value,
+                "points": result.points,
+                "max_points": result.exercise.points,
+                "at": now,
+            }
+
+    def next_hint(self, exercise_id: str, hints: tuple[str, ...]) -> tuple[int, str]:
+        """(1-based number, text) of the next hint; stays on the last one once all are shown."""
+        shown = min(self.hints_seen.get(exercise_id, 0) + 1, len(hints))
+        self.hints_seen[exercise_id] = shown
+        return shown, hints[shown - 1]

@@ -1,0 +1,101 @@
+"""The command line, driven in-process: hints, progress, the catalog listing, usage errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workbook import catalog, cli, progress
+from workbook.report import ExerciseResult, Report, Status
+
+
+@pytest.fixture(autouse=True)
+def _state_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setattr(progress, "STATE_PATH", tmp_path / "state.json")
+    original_load, original_save = progress.State.load, progress.State.save
+    monkeypatch.setattr(progress.State, "load", classmethod(lambda cls, path=tmp_path / "state.json": original_load.__func__(cls, path)))
+    monkeypatch.setattr(progress.State, "save", lambda self, path=tmp_path / "state.json": original_save(self, path))
+
+
+def test_hint_shows_one_hint_at_a_time_then_stays_on_the_last(capsys):
+    exercise = catalog.load().exercise("00.1")
+    for number in range(1, len(exercise.hints) + 2):
+        assert cli.main(["hint", "00.1"]) == 0
+        shown = min(number, len(exercise.hints))
+        out = capsys.readouterr().out
+        assert f"Hint {shown}/{len(exercise.hints)}" in out and exercise.hints[shown - 1] in out
+    assert "last hint" in out
+
+
+def test_hint_for_an_unknown_id_is_a_usage_error_with_suggestions(capsys):
+    assert cli.main(["hint", "00.7"]) == cli.EXIT_USAGE
+    assert "Did you mean" in capsys.readouterr().err
+
+
+def test_hint_for_a_chapter_asks_for_one_exercise(capsys):
+    assert cli.main(["hint", "00"]) == cli.EXIT_USAGE
+    assert "give one exercise id" in capsys.readouterr().err
+
+
+def test_list_json_has_the_contracted_fields(capsys):
+    assert cli.main(["list", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert len(entries) == len(catalog.load().exercises)
+    for entry in entries:
+        assert set(entry) == {"id", "chapter", "title", "kind", "difficulty", "points", "notebook", "exercise_file"}
+
+
+def test_progress_counts_what_the_last_grading_passed(capsys):
+    cat = catalog.load()
+    first = cat.exercises[0]
+    state = progress.State.load()
+    state.remember(Report("exercises", [ExerciseResult(first, Status.PASSED)]))
+    state.save()
+    assert cli.main(["progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"Score: {first.points}/" in out
+    assert "Next:" in out and first.id not in out.split("Next:")[1].split()[0]
+
+
+def test_solutions_are_not_remembered_as_the_learners_progress():
+    state = progress.State()
+    state.remember(Report("solutions", [ExerciseResult(catalog.load().exercises[0], Status.PASSED)]))
+    assert state.last == {}
+
+
+def test_watch_grades_again_when_the_exercise_file_is_saved(workbook_copy):
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "workbook", "watch", "00"], cwd=workbook_copy.root,
+                               env={**__import__("os").environ, "WORKBOOK_NO_BOOTSTRAP": "1"},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "Watching exercises/00_welcome.py" in process.stdout.readline()
+        workbook_copy.write_exercise("00_welcome", workbook_copy.solution_text("00_welcome"))
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("Score:"):
+                break
+        assert "Score: 15/15" in "".join(lines), "saving a solved file must print its new score"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_collect_combines_reports_and_skips_broken_files_with_a_message(tmp_path, capsys):
+    cat = catalog.load()
+    first = cat.exercises[0]
+    report = Report("exercises", [ExerciseResult(first, Status.PASSED)] +
+                    [ExerciseResult(e, Status.NOT_STARTED) for e in cat.exercises[1:]])
+    report.write_json(tmp_path / "ada.json")
+    (tmp_path / "broken.json").write_text("{not json")
+    assert cli.main(["collect", str(tmp_path / "ada.json"), str(tmp_path / "broken.json"),
+                     "--csv", str(tmp_path / "room.csv")]) == 0
+    captured = capsys.readouterr()
+    assert "ada" in captured.out and f"{first.points}/" in captured.out
+    assert "Skipped" in captured.err and "broken.json" in captured.err
+    rows = (tmp_path / "room.csv").read_text().splitlines()
+    assert rows[0].startswith("learner,score,max_score,") and rows[1].startswith(f"ada,{first.points},")
