@@ -34,7 +34,7 @@ _EMBEDDED_PROBE = """
 import json, sys, time
 from workbook import services
 figures = {}
-for name in ("postgres", "redis"):
+for name in sys.argv[1:]:
     started = time.perf_counter()
     services.resolve(name)
     figures[name] = time.perf_counter() - started
@@ -103,7 +103,8 @@ def grade_everything(runs: int) -> list[Figure]:
     started = time.perf_counter()
     for name in needed:
         services.resolve(name)
-    figures.append(Figure("  resolving servers", time.perf_counter() - started, "s", detail=", ".join(needed) or "none"))
+    figures.append(Figure("  resolving servers", time.perf_counter() - started, "s",
+                          detail=f"{', '.join(needed) or 'none'}; overlapped with the chapters' start-up"))
     _report, chapter_runs = grader.grade(target="solutions")
     for run in chapter_runs:
         tests = sum(r.duration for r in run.records)
@@ -124,16 +125,23 @@ def notebooks() -> list[Figure]:
 
 
 def embedded(scratch: Path) -> list[Figure]:
+    """First start into an empty cache folder, then reuse by a new process; each server on its own.
+
+    The figure is the time `services.resolve()` takes in a fresh process; the detail adds the
+    whole process (Python start-up and the workbook's imports included), measured from outside.
+    """
     env = _environment(WORKBOOK_SERVICES="embedded", WORKBOOK_CACHE_DIR=str(scratch / "cache"))
     figures = []
     try:
-        for label, bar, limit in (("first start", "< 3", 3.0), ("reuse", "< 0.2", 0.2)):
-            output = subprocess.run([sys.executable, "-c", _EMBEDDED_PROBE], cwd=ROOT, env=env,
-                                    capture_output=True, text=True, check=True).stdout
-            timings = json.loads(output.strip().splitlines()[-1])
-            for name, seconds in timings.items():
+        for name in ("postgres", "redis"):
+            for label, bar, limit in (("first start", "< 3", 3.0), ("reuse", "< 0.2", 0.2)):
+                started = time.perf_counter()
+                output = subprocess.run([sys.executable, "-c", _EMBEDDED_PROBE, name], cwd=ROOT, env=env,
+                                        capture_output=True, text=True, check=True).stdout
+                whole = time.perf_counter() - started
+                seconds = json.loads(output.strip().splitlines()[-1])[name]
                 figures.append(Figure(f"embedded {name}: {label}", seconds, "s", bar, seconds < limit,
-                                      "in-process time of services.resolve()"))
+                                      f"services.resolve() in a new process; whole process {whole:.3f} s"))
     finally:
         subprocess.run([sys.executable, "-m", "workbook", "services", "stop"], cwd=ROOT, env=env,
                        capture_output=True, text=True)

@@ -130,10 +130,11 @@ def _parser() -> argparse.ArgumentParser:
 def _grade(args: argparse.Namespace) -> int:
     from workbook import grader
     from workbook.progress import State
-    from workbook.report import render
+    from workbook.report import preload, render
 
     cat = catalog.load()
     selected = cat.select(args.selection)  # raises UnknownSelection with suggestions
+    preload()
     chapters = sorted({e.chapter.id for e in selected})
     if len(chapters) > 1:
         print(f"Grading {len(selected)} exercises in {len(chapters)} chapters of {args.target}/ ...", file=sys.stderr)
@@ -364,7 +365,9 @@ def _test(args: argparse.Namespace) -> int:
     python = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--color=yes"]
     steps: list[tuple[str, list[str], dict[str, str]]] = [
         ("tooling: the workbook's own tests", python + ["workbook/tests", "-q"], env),
-        ("grading suite on solutions/ (plain `pytest tests/`)", python + ["tests", "-q"], {**env, "WORKBOOK_TARGET": "solutions"}),
+        # -W error: the reference solutions must not warn (deprecations, unclosed sessions, never-awaited coroutines)
+        ("grading suite on solutions/ (plain `pytest tests/`, warnings as errors)", python + ["tests", "-q", "-W", "error"],
+         {**env, "WORKBOOK_TARGET": "solutions"}),
     ]
     if not args.quick:
         steps.append(("reliability, short form (repeats, random order, concurrent and killed runs)",

@@ -72,6 +72,13 @@ def pytest_configure(config: pytest.Config) -> None:
     current_target()  # a bad WORKBOOK_TARGET is a usage error before anything runs
     config.stash[_recorder_key] = recorder = _Recorder(config, config.getoption("--workbook-results", None))
     config.pluginmanager.register(recorder, "workbook-recorder")
+    if config.getoption("--workbook-results", None):
+        # A grading process: skip the garbage collection pytest runs after the session to find
+        # late "exception ignored" reports (~0.02 s). Every result is written by then, and the
+        # reports it could find would only be printed, never graded.
+        from _pytest.unraisableexception import gc_collect_iterations_key  # no public equivalent
+
+        config.stash[gc_collect_iterations_key] = 0
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -84,6 +91,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def records_of(config: pytest.Config, exercise_id: str) -> list[Record]:
     """What has been recorded so far for one exercise in this run."""
     return [r for r in config.stash[_recorder_key].records if r.exercise == exercise_id]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The grader resolves the servers and creates this process's run database while this process
+    # starts and collects; wait for that here, outside any test's time budget.
+    from workbook import services
+
+    try:
+        services.receive_handoff()
+    except services.ServiceUnavailable as error:
+        pytest.exit(str(error), returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -293,7 +311,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     by_exercise: dict[str, list[Record]] = {}
     for record in records:
-        by_exercise.setdefault(record.exercise, []).append(record)
+        if record.exercise:  # not the end-of-session marker
+            by_exercise.setdefault(record.exercise, []).append(record)
     terminalreporter.section(f"workbook: grading {current_target()}/")
     for exercise_id in sorted(by_exercise):
         result = verdict(by_exercise[exercise_id])
@@ -314,6 +333,13 @@ def workbook_database_url() -> Iterator[str]:
     """URL of a PostgreSQL database created for this run alone and dropped at its end."""
     from workbook import services
 
+    services.receive_handoff()
+    prepared = os.environ.get(services.PREPARED_DATABASE_URL)
+    if prepared:
+        # `python -m workbook grade` created it while this process started, and drops it after
+        # this process ends (even if it is killed); a plain `pytest tests/` makes its own below.
+        yield prepared
+        return
     service = services.resolve("postgres")
     database = services.create_run_database(service)
     try:

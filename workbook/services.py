@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = [
     "COMPOSE_DATABASE_URL",
     "COMPOSE_REDIS_URL",
+    "HANDOFF_VARIABLE",
+    "PREPARED_DATABASE_URL",
     "RunDatabase",
     "Service",
     "ServiceUnavailable",
@@ -53,8 +55,11 @@ __all__ = [
     "doctor_lines",
     "drop_run_database",
     "embedded_status",
+    "hand_off",
     "mask",
     "new_redis_prefix",
+    "new_run_database",
+    "receive_handoff",
     "resolve",
     "server_version",
     "stop_embedded",
@@ -158,6 +163,12 @@ _RUN_PREFIX_PATTERN = r"wb:(\d+)_(\d+)_([0-9a-f]{6}):"
 _STALE_AFTER_SECONDS = 6 * 3600
 _RUN_COMMENT = "async-testing-workbook run; host={host}; pid={pid}"
 _UNLINK_BATCH = 500
+
+#: Set by the grader for a chapter's pytest process: the file it writes once it has resolved the
+#: servers and created the process's run database (see :func:`receive_handoff`).
+HANDOFF_VARIABLE = "WORKBOOK_HANDOFF"
+#: Set through the hand-off: the run database the grader created for this process (and drops).
+PREPARED_DATABASE_URL = "WORKBOOK_RUN_DATABASE_URL"
 
 #: Resolved services of this process, keyed by everything the choice depends on.
 _RESOLVED: dict[tuple[str, ...], Service] = {}
@@ -498,6 +509,7 @@ def resolve(name: str) -> Service:
     """
     if name not in _LABELS:
         raise ValueError(f"unknown service {name!r}; valid names: 'postgres', 'redis'")
+    receive_handoff()  # in a grading process: the grader's choice, once it has made it
     key = _cache_key(name)
     cached = _RESOLVED.get(key)
     if cached is not None:
@@ -1108,31 +1120,69 @@ def doctor_lines() -> list[tuple[str, str]]:
 
 # --- isolation: run databases --------------------------------------------------------------------
 
-def create_run_database(service: Service) -> RunDatabase:
-    """Create a database for this run alone (after cheaply removing dead runs' leftovers)."""
+def new_run_database(service: Service) -> RunDatabase:
+    """A name and URL for a run database of this process; :func:`create_run_database` creates it."""
     _require(service, "postgres")
     name = f"wbrun_{_new_run_token()}"
+    return RunDatabase(name=name, url=_with_database(service.url, name))
+
+
+def create_run_database(service: Service, db: RunDatabase | None = None, *, clean: bool = True) -> RunDatabase:
+    """Create a database for this run alone (after cheaply removing dead runs' leftovers, if `clean`)."""
+    _require(service, "postgres")
+    db = db or new_run_database(service)
 
     async def _create() -> None:
         import asyncpg
 
         connection = await _postgres_connect(service)
         try:
+            if clean:
+                try:
+                    await _clean_stale_postgres(connection, [])
+                except (asyncpg.PostgresError, OSError):
+                    pass  # cleaning is a courtesy; creating the run's database is what matters
             try:
-                await _clean_stale_postgres(connection, [])
-            except (asyncpg.PostgresError, OSError):
-                pass  # cleaning is a courtesy; creating the run's database is what matters
-            try:
-                await _create_database(connection, name, os.getpid())
+                await _create_database(connection, db.name, os.getpid())
             except asyncpg.PostgresError as error:
                 raise ServiceUnavailable(CREATE_DATABASE_FAILED_MESSAGE.format(
-                    name=name, url=service.masked_url, error=_describe(error),
+                    name=db.name, url=service.masked_url, error=_describe(error),
                     env_var=_ENV_VARS["postgres"])) from None
         finally:
             await connection.close()
 
     _run_sync(_create)
-    return RunDatabase(name=name, url=_with_database(service.url, name))
+    return db
+
+
+def hand_off(path: Path, *, environment: dict[str, str], problem: str = "") -> None:
+    """The grader's side of :func:`receive_handoff`: write what a chapter's process waits for."""
+    import json
+
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps({"environment": environment, "problem": problem}), encoding="utf-8")
+    os.replace(partial, path)  # atomic: the waiting process never reads half of it
+
+
+def receive_handoff() -> None:
+    """In a chapter's grading process: wait for the grader's hand-off, then take its environment.
+
+    The grader resolves the servers and creates the run database while this process starts
+    (see workbook.grader._Preparation); it names the file in ``WORKBOOK_HANDOFF``. Without that
+    variable (a plain ``pytest tests/``) this returns at once. The wait is bounded by the
+    grader's budget for the chapter, which kills the process when it runs out.
+    """
+    import json
+
+    path = os.environ.pop(HANDOFF_VARIABLE, "")
+    if not path:
+        return
+    while not os.path.exists(path):
+        time.sleep(0.002)
+    handoff = json.loads(Path(path).read_text(encoding="utf-8"))
+    os.environ.update(handoff["environment"])
+    if handoff["problem"]:
+        raise ServiceUnavailable(handoff["problem"])
 
 
 def drop_run_database(service: Service, db: RunDatabase) -> None:

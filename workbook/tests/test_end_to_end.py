@@ -106,3 +106,34 @@ def test_open_brings_up_a_jupyter_server_that_answers(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def test_a_chapter_killed_at_its_budget_still_has_its_run_database_dropped(workbook_copy):
+    stem = "02_async_fixtures"
+    # Blocking SIGALRM defeats pytest-timeout, so only the chapter budget can stop this fixture,
+    # which hangs while its test holds a connection to the run database.
+    text = workbook_copy.solution_text(stem).replace(
+        "async def notes_table(db: asyncpg.Connection) -> AsyncIterator[str]:\n",
+        "async def notes_table(db: asyncpg.Connection) -> AsyncIterator[str]:\n"
+        "    import signal, time\n    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\n"
+        "    while True:\n        time.sleep(0.05)\n", 1)
+    assert text != workbook_copy.solution_text(stem)
+    workbook_copy.write_exercise(stem, text)
+    before = asyncio.run(_run_databases())
+    graded = workbook_copy.grade("02.2", env={"WORKBOOK_CHAPTER_BUDGET": "4"})
+    assert graded.status("02.2") == "timeout", graded.report
+    assert "stopped after 4 s" in graded.exercise("02.2")["message"]
+    left = asyncio.run(_run_databases()) - before
+    assert not left, f"the grader must drop the run database of a process it killed; left: {left}"
+
+
+async def _run_databases() -> set[str]:
+    import asyncpg
+
+    from workbook import services
+
+    connection = await asyncpg.connect(services.resolve("postgres").url)
+    try:
+        return {r["datname"] for r in await connection.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'wbrun\\_%'")}
+    finally:
+        await connection.close()

@@ -607,3 +607,34 @@ def test_doctor_says_which_servers_are_used_with_versions_and_masks_passwords(
         f"doctor reports the Redis version: {lines}"
     assert any(status == "ok" and "REDIS_URL is set" in line for status, line in lines), \
         f"doctor says why this Redis was chosen: {lines}"
+
+
+# --- the grader's hand-off to a chapter's process ------------------------------------------------
+
+def test_receive_handoff_waits_for_the_file_then_takes_its_environment(tmp_path, monkeypatch):
+    path = tmp_path / "02.handoff.json"
+    monkeypatch.setenv(services.HANDOFF_VARIABLE, str(path))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    writer = threading.Timer(0.1, services.hand_off, args=(path,),
+                             kwargs={"environment": {"REDIS_URL": "redis://127.0.0.1:1/0"}})
+    writer.start()
+    services.receive_handoff()
+    writer.join()
+    assert os.environ["REDIS_URL"] == "redis://127.0.0.1:1/0", "the grader's choice becomes this process's"
+    assert services.HANDOFF_VARIABLE not in os.environ, "a hand-off is taken once"
+    services.receive_handoff()  # and later calls return at once
+
+
+def test_a_handed_off_problem_is_raised_as_service_unavailable(tmp_path, monkeypatch):
+    path = tmp_path / "03.handoff.json"
+    services.hand_off(path, environment={}, problem="PostgreSQL is not available")
+    monkeypatch.setenv(services.HANDOFF_VARIABLE, str(path))
+    with pytest.raises(ServiceUnavailable, match="PostgreSQL is not available"):
+        services.receive_handoff()
+
+
+def test_without_a_handoff_variable_receive_handoff_returns_at_once(monkeypatch):
+    monkeypatch.delenv(services.HANDOFF_VARIABLE, raising=False)
+    started = time.perf_counter()
+    services.receive_handoff()
+    assert time.perf_counter() - started < 0.05
