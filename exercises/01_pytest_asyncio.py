@@ -52,10 +52,9 @@ class TokenBucket:
             self.tokens = min(self.capacity, self.tokens + n)
 
 
-# Your tests: async functions named test_token_bucket_..., each with its own
-# @pytest.mark.asyncio marker (without it, strict mode fails the test with "async def functions
-# are not natively supported"). A module-level `pytestmark` would not help here: the grader
-# collects your test functions into its own module, where your file's pytestmark does not apply.
+# Your tests: async functions named test_token_bucket_..., each marked with @pytest.mark.asyncio
+# (without it, strict mode fails the test with "async def functions are not natively supported").
+# A module-level `pytestmark = pytest.mark.asyncio` near the top of this file works too.
 # Grading runs them against the code above (they must pass) and against broken copies of
 # it (at least one of your tests must fail on each).
 

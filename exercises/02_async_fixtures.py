@@ -83,8 +83,9 @@ async def db(workbook_database_url: str) -> AsyncIterator[asyncpg.Connection]:
 async def notes_table(db: asyncpg.Connection) -> AsyncIterator[str]:
     """Create a table of this test's own on `db`, yield its name, and drop exactly that table afterwards.
 
-    The table is named `notes_` plus a random part (e.g. `notes_3f9a1c2b`), so that it can never
-    be a table that someone else made, and has these columns:
+    The table is named `notes_` plus a random part of at least 6 characters (e.g. `notes_3f9a1c2b`,
+    from `secrets.token_hex(4)`), so that it can never be a table that someone else made, and it
+    has these columns:
         id          serial primary key
         body        text not null
         created_at  timestamptz default now()
