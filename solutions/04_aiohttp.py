@@ -167,6 +167,8 @@ class PriceClient:
 
         None if the shop answers 404 (no such sku). Any other error status raises
         aiohttp.ClientResponseError: a server error is a failure, not a missing price.
+        Every response is released (its connection goes back to the pool), whatever its status,
+        even when the body is not read.
         However many calls run at once, at most `limit` requests are in flight.
         """
         async with self._slots:
@@ -181,7 +183,11 @@ class PriceClient:
         """The prices of all `skus`, fetched concurrently, in the order of `skus`.
 
         If one of them fails, the others are cancelled and the error is raised inside an
-        ExceptionGroup.
+        ExceptionGroup (that is what asyncio.TaskGroup does): a 500 for one sku makes prices()
+        raise an ExceptionGroup that wraps the aiohttp.ClientResponseError, not the error itself.
+        So test the HTTP 500 case through price(), or catch the group with
+        `pytest.raises(ExceptionGroup) as excinfo` and check
+        `excinfo.group_contains(aiohttp.ClientResponseError)`.
         """
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(self.price(sku)) for sku in skus]

@@ -269,7 +269,9 @@ class StockClient:
 
     async def level(self, sku: str) -> int:
         try:
-            # wait_for does the same as `async with asyncio.timeout(...)` around one await.
+            # On Python 3.11, wait_for runs the backend call in a new Task and cancels that task at
+            # the deadline; from 3.12 on it is built on `asyncio.timeout`. Either way the outcome
+            # here is the same: the call is cancelled and has ended, then TimeoutError is raised.
             return await asyncio.wait_for(self.backend.level(sku), self.deadline)
         except TimeoutError as error:
             raise ServiceTimeout(self.service, self.deadline) from error
