@@ -98,12 +98,16 @@ class _Preparation:
     """What the chapters' pytest processes need from the servers, made ready while they start.
 
     Resolving the servers (~0.05 s: a login to the docker compose PostgreSQL, or starting an
-    embedded one) and creating a run database (0.05-0.3 s: the server copies and syncs its
-    template) take about as long as a pytest process needs to start and collect its tests. So
-    every chapter's process starts at once, and this is done in background threads; a process
+    embedded one) takes about as long as a pytest process needs to start and collect its tests.
+    So every chapter's process starts at once, and this is done in background threads; a process
     that needs servers waits for its hand-off file (`services.receive_handoff`) only after it
-    has collected its tests. Each run database is dropped here after its process has ended,
-    also when the process hung and was killed.
+    has collected its tests.
+
+    Creating a database costs the server 0.05-0.3 s (it copies and syncs its template): more than
+    that overlap hides. So each run also leaves one spare, fresh and unused, for the next run,
+    which claims it by renaming it (`services.claim_spare_database`); only a run that finds no
+    spare pays for CREATE DATABASE. Each run database is dropped here after its process has
+    ended, also when the process hung and was killed.
     """
 
     def __init__(self, chapters: list[catalog.Chapter], scratch: Path) -> None:
@@ -113,9 +117,10 @@ class _Preparation:
         resolving = self._pool.submit(_resolve_services, needed)
         self._postgres: Service | None = None
         self._databases: dict[str, RunDatabase] = {}
+        first_postgres = next((c for c in chapters if "postgres" in c.services), None)
         self._ready: dict[str, Future[str]] = {
-            c.id: self._pool.submit(self._prepare, c, resolving, first=i == 0)
-            for i, c in enumerate(c for c in chapters if c.services)
+            c.id: self._pool.submit(self._prepare, c, resolving, first=c is first_postgres)
+            for c in chapters if c.services
         }
 
     def _handoff(self, chapter: catalog.Chapter) -> Path:
@@ -126,7 +131,8 @@ class _Preparation:
 
         if chapter.id not in self._ready:
             return {}
-        return {services.HANDOFF_VARIABLE: str(self._handoff(chapter))}
+        return {services.HANDOFF_VARIABLE: str(self._handoff(chapter)),
+                services.HANDOFF_GRADER_VARIABLE: str(os.getpid())}
 
     def _prepare(self, chapter: catalog.Chapter, resolving: Future[tuple[dict[str, Service], dict[str, str]]],
                  *, first: bool) -> str:
@@ -136,19 +142,34 @@ class _Preparation:
         resolved, unavailable = resolving.result()
         problem = "\n".join(unavailable[s] for s in chapter.services if s in unavailable)
         environment = {_URL_VARIABLES[name]: service.url for name, service in resolved.items()}
-        if not problem and "postgres" in chapter.services:
-            self._postgres = resolved["postgres"]
-            db = services.new_run_database(self._postgres)
+        postgres = resolved.get("postgres") if not problem and "postgres" in chapter.services else None
+        if postgres is not None:
+            self._postgres = postgres
+            db = services.new_run_database(postgres)
             try:
-                # Dead runs' leftovers are cleaned once per grading run, by the first chapter.
-                services.create_run_database(self._postgres, db, clean=first)
+                # A spare that an earlier run made (fresh, never used) is renamed in milliseconds.
+                if not services.claim_spare_database(postgres, db):
+                    services.create_run_database(postgres, db, clean=False)
             except services.ServiceUnavailable as error:
                 problem = str(error)
             else:
                 self._databases[chapter.id] = db
                 environment[services.PREPARED_DATABASE_URL] = db.url
         services.hand_off(self._handoff(chapter), environment=environment, problem=problem)
+        if postgres is not None and first and not problem:
+            self._housekeeping(postgres)
         return problem
+
+    @staticmethod
+    def _housekeeping(postgres: Service) -> None:
+        """Once per grading run, while the chapters run: clean dead runs' leftovers, make a spare."""
+        from workbook import services
+
+        try:
+            services.clean_stale_run_databases(postgres)
+            services.make_spare_database(postgres)
+        except Exception:  # a courtesy to later runs: never a reason for this one to fail
+            pass
 
     def finish(self, chapter: catalog.Chapter) -> str:
         """After the chapter's process has ended: drop its run database; the problem, if any."""
@@ -188,7 +209,7 @@ def _child_environment(target: str) -> dict[str, str]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(ROOT / ".workbook" / "pycache")
     env.pop("PYTEST_ADDOPTS", None)
-    for variable in ("WORKBOOK_HANDOFF", "WORKBOOK_RUN_DATABASE_URL"):  # only ever meant for one process
+    for variable in ("WORKBOOK_HANDOFF", "WORKBOOK_HANDOFF_GRADER", "WORKBOOK_RUN_DATABASE_URL"):  # for one process only
         env.pop(variable, None)
     untrimmed_pytest_output(env)
     return env

