@@ -175,6 +175,9 @@ _STALE_AFTER_SECONDS = 6 * 3600
 _UNLABELLED_AFTER_SECONDS = 10
 _RUN_COMMENT = "async-testing-workbook run; host={host}; pid={pid}"
 _SPARE_COMMENT = "async-testing-workbook spare, for the next run; host={host}; pid={pid}"
+#: Spares this login may rename (only a database's owner may): on a server shared by a workshop
+#: where each learner has a login of their own, everyone keeps and claims their own spares.
+_OWN_SPARES = "datname LIKE 'wbspare\\_%' AND pg_catalog.pg_get_userbyid(datdba) = current_user"
 _UNLINK_BATCH = 500
 
 #: Set by the grader for a chapter's pytest process: the file it writes once it has resolved the
@@ -1185,8 +1188,7 @@ def claim_spare_database(service: Service, db: RunDatabase) -> bool:
     async def _claim(connection: asyncpg.Connection) -> bool:
         import asyncpg
 
-        rows = await connection.fetch("SELECT datname FROM pg_catalog.pg_database "
-                                      "WHERE datname LIKE 'wbspare\\_%' ORDER BY datname")
+        rows = await connection.fetch(f"SELECT datname FROM pg_catalog.pg_database WHERE {_OWN_SPARES} ORDER BY datname")
         for row in rows:
             if not re.fullmatch(_SPARE_DATABASE_PATTERN, row["datname"]):
                 continue
@@ -1206,7 +1208,7 @@ def make_spare_database(service: Service) -> bool:
     _require(service, "postgres")
 
     async def _make(connection: asyncpg.Connection) -> bool:
-        if await connection.fetchval("SELECT count(*) FROM pg_catalog.pg_database WHERE datname LIKE 'wbspare\\_%'"):
+        if await connection.fetchval(f"SELECT count(*) FROM pg_catalog.pg_database WHERE {_OWN_SPARES}"):
             return False
         name = f"wbspare_{_new_run_token()}"
         await connection.execute(f'CREATE DATABASE "{name}"')
