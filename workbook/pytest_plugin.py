@@ -269,16 +269,23 @@ def _environment_message(error: BaseException) -> str:
     from workbook import services
 
     for name in ("postgres", "redis"):
-        try:
-            service = services.resolve(name)
-        except services.ServiceUnavailable as exc:
-            return str(exc)
-        if not _answers(service.url):
-            return _SERVER_DOWN.format(name=name.capitalize(), url=service.masked_url)
+        url = services.known_url(name)
+        if url is None:
+            try:
+                url = services.resolve(name).url
+            except services.ServiceUnavailable as exc:
+                return str(exc)
+        if not _answers(url):
+            label = "PostgreSQL" if name == "postgres" else "Redis"
+            return _SERVER_DOWN.format(name=label, url=services.mask(url))
     return ""
 
 
 def _looks_like_connection_error(error: BaseException) -> bool:
+    # OSError covers refused TCP ports and a Unix socket that is gone (FileNotFoundError: the
+    # embedded PostgreSQL listens on one). Whatever it is, a server that still answers clears it.
+    if isinstance(error, OSError):
+        return True
     names = {cls.__name__ for cls in type(error).__mro__}
     return bool(names & {"ConnectionError", "ConnectionRefusedError", "ConnectionDoesNotExistError",
                          "CannotConnectNowError", "ConnectionFailureError"})
@@ -289,12 +296,14 @@ def _answers(url: str) -> bool:
     from urllib.parse import parse_qs
 
     parts = urlsplit(url)
-    socket_dir = parse_qs(parts.query).get("host", [""])[0]
+    query = parse_qs(parts.query)
+    socket_dir = query.get("host", [""])[0]
     try:
         if socket_dir.startswith("/") and hasattr(socket, "AF_UNIX"):
+            port = parts.port or int(query.get("port", ["5432"])[0])  # the embedded server's URL: ?host=...&port=...
             with socket.socket(socket.AF_UNIX) as probe:
                 probe.settimeout(0.5)
-                probe.connect(f"{socket_dir}/.s.PGSQL.{parts.port or 5432}")
+                probe.connect(f"{socket_dir}/.s.PGSQL.{port}")
             return True
         with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=0.5):
             return True

@@ -60,6 +60,7 @@ __all__ = [
     "drop_run_database",
     "embedded_status",
     "hand_off",
+    "known_url",
     "make_spare_database",
     "mask",
     "new_redis_prefix",
@@ -535,6 +536,19 @@ def resolve(name: str) -> Service:
     service = _resolve_uncached(name)
     _RESOLVED[key] = service
     return service
+
+
+def known_url(name: str) -> str | None:
+    """The URL this process already uses for ``name``, or None: never probes, never starts a server.
+
+    The process's own resolution if it made one, else ``DATABASE_URL`` / ``REDIS_URL`` (which the
+    grader's hand-off sets). For telling "a server died" from "the code connected to the wrong
+    place": :func:`resolve` would start a stopped embedded server again, hiding the death.
+    """
+    cached = _RESOLVED.get(_cache_key(name))
+    if cached is not None:
+        return cached.url
+    return os.environ.get(_ENV_VARS[name], "").strip() or None
 
 
 def _cache_key(name: str) -> tuple[str, ...]:

@@ -137,3 +137,26 @@ async def _run_databases() -> set[str]:
         return {r["datname"] for r in await connection.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'wbrun\\_%'")}
     finally:
         await connection.close()
+
+
+def test_a_server_that_dies_mid_run_is_the_environments_fault_not_the_learners(workbook_copy, tmp_path):
+    env = {"WORKBOOK_SERVICES": "embedded", "WORKBOOK_CACHE_DIR": str(tmp_path / "cache"),
+           "DATABASE_URL": "", "REDIS_URL": ""}
+    stem = "02_async_fixtures"
+    # The learner's code is fine; the embedded PostgreSQL is stopped just before it connects
+    # (standing in for a server that crashes in the middle of a grading run).
+    text = workbook_copy.solution_text(stem).replace(
+        "        connection = await asyncpg.connect(database_url)\n",
+        "        from workbook import services\n        services.stop_embedded()\n"
+        "        connection = await asyncpg.connect(database_url)\n", 1)
+    assert text != workbook_copy.solution_text(stem)
+    workbook_copy.write_exercise(stem, text)
+    try:
+        graded = workbook_copy.grade("02.1", env=env)
+        assert graded.returncode == 3, f"exit code 3 says the environment failed: {graded.stdout}"
+        exercise = graded.exercise("02.1")
+        assert exercise["status"] == "error", exercise
+        assert exercise["message"].startswith("Environment problem (not your code)"), exercise["message"]
+        assert "stopped answering" in exercise["message"] and "services start" in exercise["message"]
+    finally:
+        workbook_copy.run("services", "stop", env=env)

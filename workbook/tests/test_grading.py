@@ -72,3 +72,12 @@ def test_answers_probes_a_postgres_unix_socket(tmp_path):
         server.bind(str(tmp_path / ".s.PGSQL.5432"))
         server.listen()
         assert _answers(f"postgresql://postgres@/postgres?host={tmp_path}")
+
+
+def test_answers_reads_the_port_of_a_unix_socket_url_from_its_query(tmp_path):
+    url = f"postgresql://postgres@/postgres?host={tmp_path}&port=6543"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp_path / ".s.PGSQL.6543"))
+        server.listen()
+        assert _answers(url), "the embedded server's URL names its port in the query"
+    assert not _answers(f"postgresql://postgres@/postgres?host={tmp_path}"), "port 5432 has no socket here"
