@@ -221,6 +221,14 @@ def _hint(args: argparse.Namespace) -> int:
 
 
 _STATUS_MARK = {"passed": "✔", "failed": "✘", "not_started": "·", "error": "!", "timeout": "⧗"}
+#: The mark for an exercise a learner's report does not contain (they graded only some chapters).
+_NOT_IN_REPORT = "-"
+#: The mark for a status this version of the workbook does not know.
+_UNKNOWN_STATUS = "?"
+_LEGEND = ("Legend: ✔ passed  ✘ failed  · not started  ! error  ⧗ timeout  "
+           f"{_NOT_IN_REPORT} not in that learner's report (not graded)")
+#: How many exercises the "Fewest passes" line names.
+_STUCK_SHOWN = 3
 
 
 def _collect(args: argparse.Namespace) -> int:
@@ -233,28 +241,68 @@ def _collect(args: argparse.Namespace) -> int:
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
             statuses = {e["id"]: e["status"] for e in report["exercises"]}
+            if not all(isinstance(status, str) for status in statuses.values()):
+                raise TypeError("an exercise's status is not a string")
             rows.append((path.stem, {"score": report["score"], "max": report["max_score"], "statuses": statuses}))
         except (OSError, ValueError, KeyError, TypeError) as problem:
             print(f"Skipped {path}: not a workbook report ({type(problem).__name__}: {problem}). "
                   "Reports come from `python -m workbook grade --json PATH`.", file=sys.stderr)
     if not rows:
         raise UsageProblem("none of the files given is a workbook report.")
-    width = max(len(name) for name, _ in rows)
-    print(f"{'learner':<{width}}  {'score':>9}  " + " ".join(i.replace('.', '') for i in ids))
-    for name, row in sorted(rows):
-        marks = " ".join(f"{_STATUS_MARK.get(row['statuses'].get(i, ''), ' '):^4}" for i in ids)
-        print(f"{name:<{width}}  {row['score']:>4}/{row['max']:<4}  {marks}")
-    passed = {i: sum(r["statuses"].get(i) == "passed" for _, r in rows) for i in ids}
-    stuck = sorted(ids, key=lambda i: passed[i])[:3]
-    print(f"\n{len(rows)} learners. Fewest passes: " + ", ".join(f"{i} ({passed[i]}/{len(rows)})" for i in stuck))
+    rows.sort(key=lambda named: named[0])
+    for line in _collect_table(ids, rows):
+        print(line)
+    print(_LEGEND)
+    print()
+    print(_collect_summary(ids, rows))
     if args.csv:
         with open(args.csv, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["learner", "score", "max_score", *ids])
-            for name, row in sorted(rows):
+            for name, row in rows:
                 writer.writerow([name, row["score"], row["max"], *(row["statuses"].get(i, "") for i in ids)])
         print(f"CSV written to {args.csv}", file=sys.stderr)
     return EXIT_OK
+
+
+def _collect_mark(statuses: dict[str, str], exercise_id: str) -> str:
+    if exercise_id not in statuses:
+        return _NOT_IN_REPORT
+    return _STATUS_MARK.get(statuses[exercise_id], _UNKNOWN_STATUS)
+
+
+def _collect_table(ids: list[str], rows: list[tuple[str, dict]]) -> list[str]:
+    """The learners' table: header and cells share one column width, so each mark sits under its id."""
+    column = max(len(i) for i in ids)
+    name_width = max(len("learner"), *(len(name) for name, _ in rows))
+    scores = [f"{row['score']}/{row['max']}" for _, row in rows]
+    score_width = max(len("score"), *(len(score) for score in scores))
+    lines = [f"{'learner':<{name_width}}  {'score':>{score_width}}  " + " ".join(f"{i:^{column}}" for i in ids)]
+    for (name, row), score in zip(rows, scores):
+        marks = " ".join(f"{_collect_mark(row['statuses'], i):^{column}}" for i in ids)
+        lines.append(f"{name:<{name_width}}  {score:>{score_width}}  {marks}")
+    return [line.rstrip() for line in lines]
+
+
+def _collect_summary(ids: list[str], rows: list[tuple[str, dict]]) -> str:
+    """Where the room is stuck, counting for each exercise only the learners whose report contains it."""
+    graded = {i: sum(i in row["statuses"] for _, row in rows) for i in ids}
+    passed = {i: sum(row["statuses"].get(i) == "passed" for _, row in rows) for i in ids}
+    position = {i: n for n, i in enumerate(ids)}
+    # Lowest pass rate first; on a tie, the exercise more learners graded (more evidence), then catalog order.
+    stuck = sorted((i for i in ids if graded[i] and passed[i] < graded[i]),
+                   key=lambda i: (passed[i] / graded[i], -graded[i], position[i]))[:_STUCK_SHOWN]
+    if stuck:
+        fewest = "; ".join(f"{i}: {passed[i]} of the {graded[i]} who graded it passed" for i in stuck)
+    elif any(graded.values()):
+        fewest = "none: everyone who graded an exercise passed it."
+    else:
+        fewest = "none: no report contains an exercise of this workbook."
+    summary = f"{len(rows)} learner{'s' if len(rows) != 1 else ''}. Fewest passes: {fewest}"
+    ungraded = [i for i in ids if not graded[i]]
+    if ungraded and len(ungraded) < len(ids):
+        summary += "\nNot graded by anyone: " + ", ".join(ungraded)
+    return summary
 
 
 def _exercise_id(token: str) -> str:

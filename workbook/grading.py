@@ -23,6 +23,7 @@ KIND_ENVIRONMENT = "environment"  # a server is down: not the learner's fault
 KIND_IMPORT = "import"  # the target file does not import
 KIND_KILLED = "killed"  # a mutant run where the learner's test failed: good
 KIND_SURVIVED = "survived"  # a mutant run where the learner's test passed
+KIND_FOLLOW_ON = "follow_on"  # a failure that only repeats an earlier test's (shown only if nothing better)
 
 ENVIRONMENT_PREFIX = "Environment problem (not your code): "
 #: The `when` of the record the plugin writes last, once pytest's session has finished.
@@ -43,6 +44,8 @@ class Record:
     variant: str = ""
     #: seconds pytest spent in this phase
     duration: float = 0.0
+    #: the test's place in its module as written (not as run: random order keeps it); -1 for collection
+    order: int = -1
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -76,9 +79,10 @@ def verdict(records: list[Record]) -> Verdict:
     """The status of one exercise from all of its records (see the rules in order below)."""
     if not records:
         return Verdict(Status.ERROR, "No grading test ran for this exercise. This is a bug in the workbook: please report it.")
-    # In a stable order (by test, then phase), so the message does not depend on the test order.
+    # In the order the tests are written in (then by phase), whatever order they ran in: the first
+    # test of an exercise checks its basics, so its message is the one to show.
     phases = {"collect": 0, "setup": 1, "call": 2, "teardown": 3}
-    failures = sorted((r for r in records if r.failed), key=lambda r: (r.nodeid, phases.get(r.when, 9)))
+    failures = sorted((r for r in records if r.failed), key=lambda r: (r.order, r.nodeid, phases.get(r.when, 9)))
     by_kind = {kind: [r for r in failures if r.kind == kind] for kind in {r.kind for r in failures}}
 
     # 1. The environment's fault trumps everything: the learner must not be blamed for a dead server.
@@ -100,7 +104,7 @@ def verdict(records: list[Record]) -> Verdict:
     # 5. A real failure: prefer the verdict of a test-kind exercise, then the first failing check.
     if failures:
         preferred = [r for r in failures if r.variant == "verdict" and r.kind != KIND_NOT_IMPLEMENTED]
-        real = [r for r in failures if r.kind != KIND_NOT_IMPLEMENTED]
+        real = [r for r in failures if r.kind not in (KIND_NOT_IMPLEMENTED, KIND_FOLLOW_ON)]
         first = (preferred or real or failures)[0]
         return Verdict(Status.FAILED, first.message)
     return Verdict(Status.PASSED, "")

@@ -28,6 +28,7 @@ from workbook.grading import (
     SESSION_FINISHED,
     KIND_ASSERTION,
     KIND_ENVIRONMENT,
+    KIND_FOLLOW_ON,
     KIND_IMPORT,
     KIND_KILLED,
     KIND_NOT_IMPLEMENTED,
@@ -40,6 +41,7 @@ from workbook.grading import (
 from workbook.testing import LOAD_FAILURES, MUTATION_SETUPS, TARGETS, current_target
 
 _recorder_key = pytest.StashKey["_Recorder"]()
+_order_key = pytest.StashKey[int]()
 
 _SERVER_DOWN = (
     "{name} stopped answering during the run ({url}). Start it again "
@@ -109,6 +111,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # Runs around every other plugin's reordering: summaries go last, because they read the
     # results of the learner tests they summarise.
     yield
+    for index, item in enumerate(items):  # as written (and parametrized): before any shuffling below
+        item.stash[_order_key] = index
     seed = config.getoption("--workbook-random-order", None)
     if seed is not None:
         import random
@@ -156,7 +160,8 @@ class _Recorder:
         else:
             outcome = report.outcome
         self.add(Record(exercise=exercise, nodeid=item.nodeid, when=report.when, outcome=outcome,
-                        kind=kind, message=message, variant=variant, duration=round(report.duration, 6)))
+                        kind=kind, message=message, variant=variant, duration=round(report.duration, 6),
+                        order=item.stash.get(_order_key, -1)))
         return report
 
     def pytest_sessionfinish(self) -> None:
@@ -217,9 +222,79 @@ def _classify(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -
     environment = _environment_message(error)
     if environment:
         return KIND_ENVIRONMENT, environment
+    explained = _explain_common_mistake(item, error, text)
+    if explained:
+        return explained
     if type(error).__name__ == "Failed":  # pytest.fail(..., pytrace=False) from a grading test
-        return KIND_ASSERTION, str(error)
-    return KIND_ASSERTION, f"{text}{where}"
+        return KIND_ASSERTION, _plain_names(str(error))
+    return KIND_ASSERTION, _plain_names(f"{text}{where}")
+
+
+def _explain_common_mistake(item: pytest.Item, error: BaseException, text: str) -> tuple[str, str] | None:
+    """The learner's likely mistake in words, for errors whose own text would only puzzle them."""
+    import re
+
+    stem = f"{current_target()}/{item.path.stem.removeprefix('test_')}.py"
+    found = re.search(r"requested an async fixture '(\w+)'", text)
+    if found:
+        return KIND_ASSERTION, (f"`{found.group(1)}` is an `async def` fixture decorated with `@pytest.fixture`: in strict "
+                                "mode an async fixture needs `@pytest_asyncio.fixture` (chapter 01).")
+    if "ScopeMismatch" in text and "_scoped_runner" in text:
+        fixture = re.findall(r"def (\w+)\(", text.split("Requested fixture")[0])
+        name = f"`{fixture[-1]}`" if fixture else "A fixture"
+        return KIND_ASSERTION, (f"{name} lives longer than one test (its `scope`), but its event loop does not: give it "
+                                "a `loop_scope` as long as its `scope`, e.g. "
+                                '`@pytest_asyncio.fixture(scope="module", loop_scope="module")` (chapter 01, loop scopes).')
+    if type(error).__name__ == "FixtureLookupError":
+        missing = getattr(error, "argname", None) or "?"
+        return KIND_ASSERTION, (f"There is no fixture named `{missing}` in {stem} any more (deleted or renamed?). "
+                                f"The grading needs it: put it back (`git diff {stem}` shows what changed).")
+    unawaited = _never_awaited(error)
+    if unawaited:
+        return KIND_ASSERTION, (f"`{unawaited}(...)` was called without `await`, so it never ran: put `await` in front "
+                                "of the call.")
+    if type(error) is AssertionError and not str(error) and _raised_inside_pytest(error):
+        # pytest-asyncio's own check, after an earlier test already reported the real cause
+        return KIND_FOLLOW_ON, "pytest-asyncio could not set up this test's fixtures (see the first failing test)."
+    return None
+
+
+def _never_awaited(error: BaseException) -> str:
+    """The name of a coroutine that was never awaited, from a warning in `error` (or in its group)."""
+    import re
+
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        found = re.search(r"coroutine '([\w.]+)' was never awaited", str(current))
+        if found:
+            return found.group(1)
+        pending.extend(getattr(current, "exceptions", ()))
+        if current.__cause__ is not None:
+            pending.append(current.__cause__)
+    return ""
+
+
+def _raised_inside_pytest(error: BaseException) -> bool:
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and any(part in frames[-1].filename for part in ("pytest_asyncio", "_pytest"))
+
+
+def _plain_names(message: str) -> str:
+    """Messages name the learner's objects as the learner does, not by the grader's module paths."""
+    import re
+
+    message = re.sub(r"module '(exercises|solutions)\.(\w+)' has no attribute '(\w+)'",
+                     r"\1/\2.py has no `\3` (renamed or deleted? the grading needs that name)", message)
+    message = re.sub(r"<(?:exercises|solutions)\.\d\d_\w+?\.(\w+) object at 0x[0-9a-f]+>", r"<\1 object>", message)
+    message = re.sub(r"\b(?:exercises|solutions)\.\d\d_[a-z0-9_]+\.(?=[A-Za-z_])", "", message)
+    coroutine = re.search(r"<coroutine object ([\w.]+) at 0x[0-9a-f]+>", message)
+    if coroutine:
+        message += (f"\nThat is a coroutine object: `{coroutine.group(1)}(...)` was called without `await`, "
+                    "so it never ran. Put `await` in front of the call.")
+    return message
 
 
 def _where(excinfo: pytest.ExceptionInfo[BaseException]) -> str:

@@ -197,9 +197,11 @@ def render(report: Report, catalog: Catalog, *, plain: bool = False, width: int 
 
 
 def _first_lines(text: str, count: int) -> str:
+    """At most `count` lines: the first ones and the last one, which often says what to do."""
     lines = text.strip().splitlines()
-    shown = "\n".join(lines[:count])
-    return shown + ("\n…" if len(lines) > count else "")
+    if len(lines) <= count:
+        return "\n".join(lines)
+    return "\n".join([*lines[:count - 2], "…", lines[-1]])
 
 
 class _Discard:

@@ -265,13 +265,24 @@ def _summary_test(exercise_id: str) -> Callable[..., None]:
         exercise = setup.exercise
         where = f"exercises/{exercise.chapter.stem}.py"
         if not setup.learner_tests:
+            lookalikes = _lookalike_tests(setup)
+            if lookalikes:
+                pytest.fail(f"No tests named {exercise.test_prefix}... in {where}, but it defines "
+                            f"{', '.join(f'`{n}`' for n in lookalikes)}: the grading runs only the tests whose names "
+                            f"start with `{exercise.test_prefix}`, so rename them.", pytrace=False)
             raise NotImplementedError(f"No tests yet: write test functions named {exercise.test_prefix}... in {where}.")
         records = [r for r in records_of(request.config, exercise_id) if r.variant]
-        reference = [r for r in records if r.variant == "reference" and r.failed]
+        reference = sorted((r for r in records if r.variant == "reference" and r.failed), key=lambda r: r.order)
+        if reference:
+            name = reference[0].nodeid.split("::")[-1].split("[")[0]
+            depends = _unfinished_fixture(request, reference[0].nodeid, exercise)
+            if depends:
+                fixture, other = depends
+                pytest.fail(f"{name} uses your `{fixture}` fixture from exercise {other}, which does not pass yet: "
+                            f"finish {other} first, then grade this one again.", pytrace=False)
         if any(r.kind == KIND_NOT_IMPLEMENTED for r in reference):
             raise NotImplementedError("Your tests still raise NotImplementedError.")
         if reference:
-            name = reference[0].nodeid.split("::")[-1].split("[")[0]
             pytest.fail(f"{name} fails against the correct {exercise.subject}, so it cannot tell right from wrong: "
                         f"{reference[0].message}", pytrace=False)
         survivors = []
@@ -290,3 +301,49 @@ def _summary_test(exercise_id: str) -> Callable[..., None]:
 
     test_summary.__name__ = f"test_{exercise_id.replace('.', '_')}_your_tests_catch_every_listed_bug"
     return test_summary
+
+
+def _lookalike_tests(setup: MutationSetup) -> list[str]:
+    """Functions of the learner's that look like this exercise's tests under another name (a typo)."""
+    import difflib
+    import inspect
+
+    prefix = setup.exercise.test_prefix or ""
+    others = {e.test_prefix for e in catalog.load().in_chapter(setup.exercise.chapter.id) if e.test_prefix}
+    given = set(vars(setup.reference_module)) if setup.reference_module else set()
+    found = []
+    for name, value in vars(setup.module).items():
+        if (not inspect.isfunction(value) or value.__module__ != setup.module.__name__ or name in given
+                or name.startswith("_") or any(name.startswith(p) for p in others)):
+            continue
+        close = difflib.SequenceMatcher(None, name[:len(prefix)], prefix).ratio() >= 0.7
+        if close or "test" in name.lower():
+            found.append(name)
+    return found
+
+
+def _unfinished_fixture(request: pytest.FixtureRequest, nodeid: str,
+                        exercise: catalog.Exercise) -> tuple[str, str] | None:
+    """(fixture, exercise id) if the test `nodeid` uses a learner fixture of another exercise that does not pass."""
+    from workbook.grading import verdict
+    from workbook.pytest_plugin import records_of
+    from workbook.report import Status
+
+    import inspect
+
+    item = next((i for i in request.session.items if i.nodeid == nodeid), None)
+    test = getattr(MUTATION_SETUPS[exercise.id].module, nodeid.split("::")[-1].split("[")[0], None)
+    if item is None or test is None or "raise NotImplementedError" in inspect.getsource(test):
+        return None  # a test still to be written is "not started", whatever its fixtures do
+    learner_module = MUTATION_SETUPS[exercise.id].module.__name__
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    for other in catalog.load().in_chapter(exercise.chapter.id):
+        if other.id == exercise.id or other.kind != "fixture":
+            continue
+        for fixture in other.names:
+            used = definitions.get(fixture, ())
+            # The learner's own fixture, not a grader's of the same name that overrides it.
+            theirs = bool(used) and getattr(used[-1].func, "__module__", "") == learner_module
+            if theirs and verdict(records_of(request.config, other.id)).status is not Status.PASSED:
+                return fixture, other.id
+    return None

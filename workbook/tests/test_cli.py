@@ -99,3 +99,58 @@ def test_collect_combines_reports_and_skips_broken_files_with_a_message(tmp_path
     assert "Skipped" in captured.err and "broken.json" in captured.err
     rows = (tmp_path / "room.csv").read_text().splitlines()
     assert rows[0].startswith("learner,score,max_score,") and rows[1].startswith(f"ada,{first.points},")
+
+
+def _write_report(path, statuses):
+    cat = catalog.load()
+    Report("exercises", [ExerciseResult(cat.exercise(i), Status(s)) for i, s in statuses.items()]).write_json(path)
+
+
+def _table(out):
+    """The header, the learners' rows, and the legend ("" when there is none) of `collect`'s table."""
+    lines = out.splitlines() + [""]
+    start = next(n for n, line in enumerate(lines) if line.startswith("learner"))
+    end = next(n for n, line in enumerate(lines) if n > start and (not line or line.startswith("Legend:")))
+    return lines[start], lines[start + 1:end], lines[end]
+
+
+def test_collect_prints_every_mark_under_its_exercise_id_and_a_distinct_mark_for_ungraded_ones(tmp_path, capsys):
+    ids = [e.id for e in catalog.load().exercises]
+    cycle = ["passed", "failed", "error", "timeout", "not_started"]
+    # ada graded everything but the last chapter; each exercise gets a different status from its neighbours.
+    ada = {i: cycle[n % len(cycle)] for n, i in enumerate(ids) if not i.startswith(ids[-1][:2])}
+    bo = {ids[1]: "passed", ids[-1]: "failed"}
+    _write_report(tmp_path / "ada.json", ada)
+    _write_report(tmp_path / "bo.json", bo)
+    assert cli.main(["collect", str(tmp_path / "ada.json"), str(tmp_path / "bo.json")]) == 0
+    header, rows, legend = _table(capsys.readouterr().out)
+    mark = {"passed": "✔", "failed": "✘", "error": "!", "timeout": "⧗", "not_started": "·", None: "-"}
+    assert [row.split()[0] for row in rows] == ["ada", "bo"]
+    for row, statuses in zip(rows, (ada, bo)):
+        for i in ids:
+            assert i in header, f"the header prints {i} with its dot"
+            column = header.index(i)
+            cell = row[column:column + len(i)]
+            assert cell.strip() == mark[statuses.get(i)], f"{row.split()[0]}'s mark for {i} is not under {i}: {cell!r}"
+    for symbol, meaning in [("✔", "passed"), ("✘", "failed"), ("·", "not started"), ("!", "error"),
+                            ("⧗", "timeout"), ("-", "not in that learner's report")]:
+        assert f"{symbol} {meaning}" in legend
+
+
+def test_collect_ranks_the_stuck_exercises_only_among_the_learners_who_graded_them(tmp_path, capsys):
+    _write_report(tmp_path / "ada.json", {"01.1": "passed", "01.2": "failed"})
+    _write_report(tmp_path / "bo.json", {"01.1": "passed", "01.2": "passed"})
+    _write_report(tmp_path / "cy.json", {"00.1": "failed", "00.2": "passed", "00.3": "passed"})
+    assert cli.main(["collect", *(str(tmp_path / f"{n}.json") for n in ("ada", "bo", "cy")),
+                     "--csv", str(tmp_path / "room.csv")]) == 0
+    out = capsys.readouterr().out
+    fewest = next(line for line in out.splitlines() if "Fewest passes:" in line)
+    assert fewest.endswith("Fewest passes: 00.1: 0 of the 1 who graded it passed; 01.2: 1 of the 2 who graded it passed")
+    assert "02.1" not in fewest, "an exercise nobody graded is not one the room is stuck on"
+    ungraded = next(line for line in out.splitlines() if line.startswith("Not graded by anyone:"))
+    assert "02.1" in ungraded and "00.1" not in ungraded and "01.2" not in ungraded
+    ids = [e.id for e in catalog.load().exercises]
+    csv_rows = (tmp_path / "room.csv").read_text().splitlines()
+    assert csv_rows[0] == ",".join(["learner", "score", "max_score", *ids])
+    assert csv_rows[1].startswith("ada,") and csv_rows[1].split(",")[3:] == [
+        {"01.1": "passed", "01.2": "failed"}.get(i, "") for i in ids]
