@@ -44,9 +44,9 @@ _recorder_key = pytest.StashKey["_Recorder"]()
 _order_key = pytest.StashKey[int]()
 
 _SERVER_DOWN = (
-    "{name} stopped answering during the run ({url}). Start it again "
-    "(`docker compose up -d`, or `python -m workbook services start`) and grade again; "
-    "`python -m workbook doctor` shows what is wrong."
+    "{name} does not answer at {url}: it stopped during the run, or {env_var} points to the wrong place. "
+    "Start it again (`docker compose up -d`, or `python -m workbook services start`) or correct {env_var}, "
+    "then grade again; `python -m workbook doctor` shows what is wrong."
 )
 
 
@@ -351,8 +351,8 @@ def _environment_message(error: BaseException) -> str:
             except services.ServiceUnavailable as exc:
                 return str(exc)
         if not _answers(url):
-            label = "PostgreSQL" if name == "postgres" else "Redis"
-            return _SERVER_DOWN.format(name=label, url=services.mask(url))
+            label, env_var = ("PostgreSQL", "DATABASE_URL") if name == "postgres" else ("Redis", "REDIS_URL")
+            return _SERVER_DOWN.format(name=label, url=services.mask(url), env_var=env_var)
     return ""
 
 

@@ -315,7 +315,7 @@ def _mask_text(text: str) -> str:
 
 def _describe(error: BaseException) -> str:
     """'ErrorType: message' on one line, masked and cut to a readable length."""
-    text = " ".join(str(error).split())
+    text = " ".join(str(error).split()).rstrip(".")  # callers end the sentence themselves
     described = f"{type(error).__name__}: {text}" if text else type(error).__name__
     described = _mask_text(described)
     return described if len(described) <= 300 else described[:297] + "..."

@@ -66,3 +66,8 @@ hints = ["h"]
     for expected in ("duplicate id", "kind must be one of", "difficulty must be", "points must be positive",
                      "at least one hint", "needs `subject` and `test_prefix`", "at least one [[exercise.mutant]]"):
         assert expected in found, f"the check must report: {expected}"
+
+
+def test_a_chapter_beyond_the_last_says_it_is_planned_not_a_typo():
+    with pytest.raises(catalog.UnknownSelection, match="no chapter '09' yet.*planned"):
+        catalog.load().select(["09"])

@@ -157,6 +157,6 @@ def test_a_server_that_dies_mid_run_is_the_environments_fault_not_the_learners(w
         exercise = graded.exercise("02.1")
         assert exercise["status"] == "error", exercise
         assert exercise["message"].startswith("Environment problem (not your code)"), exercise["message"]
-        assert "stopped answering" in exercise["message"] and "services start" in exercise["message"]
+        assert "does not answer" in exercise["message"] and "services start" in exercise["message"]
     finally:
         workbook_copy.run("services", "stop", env=env)
