@@ -511,8 +511,13 @@ async def workbook_after_teardown() -> AsyncIterator[Callable[[Check, str], None
 
 
 @pytest.fixture
-def workbook_variant(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """For a learner's test of a test-kind exercise: put the reference or a mutant in place of the subject."""
+def workbook_variant(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """For a learner's test of a test-kind exercise: put the reference or a mutant in place of the subject.
+
+    On the reference, the learner's test must also clean up after itself: an aiohttp
+    ClientSession it opened and never closed fails it (set up first, this fixture is torn
+    down after every fixture of the learner's, so their own teardown has run by then).
+    """
     exercise = _exercise_of(request.node)
     setup = MUTATION_SETUPS[exercise] if exercise else None
     if setup is None:
@@ -523,7 +528,35 @@ def workbook_variant(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
         # The reference and the mutants raise the learner's own exception classes, so that a
         # learner's `pytest.raises(TheirModule.Error)` matches what the code under test raises.
         monkeypatch.setattr(setup.reference_module, name, value)
-    return variant
+    sessions = _track_client_sessions(monkeypatch) if variant == "reference" else []
+    yield variant
+    if any(not session.closed for session in sessions):
+        pytest.fail(_SESSION_LEFT_OPEN, pytrace=False)
+
+
+_SESSION_LEFT_OPEN = (
+    "it leaves an aiohttp.ClientSession open: close every session it opens, e.g. with "
+    "`async with aiohttp.ClientSession() as session:` (an open session keeps its connections and warns "
+    "'Unclosed client session' later, in someone else's test)."
+)
+
+
+def _track_client_sessions(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every aiohttp.ClientSession created from now on, if the chapter uses aiohttp at all."""
+    import sys
+
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is None:
+        return []
+    created: list[Any] = []
+    original = aiohttp.ClientSession.__init__
+
+    def _recording_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        created.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(aiohttp.ClientSession, "__init__", _recording_init)
+    return created
 
 
 __all__ = ["records_of"]

@@ -282,6 +282,9 @@ def _summary_test(exercise_id: str) -> Callable[..., None]:
                             f"finish {other} first, then grade this one again.", pytrace=False)
         if any(r.kind == KIND_NOT_IMPLEMENTED for r in reference):
             raise NotImplementedError("Your tests still raise NotImplementedError.")
+        if reference and reference[0].when == "teardown":
+            pytest.fail(f"{name} passes against the correct {exercise.subject}, but {reference[0].message}",
+                        pytrace=False)
         if reference:
             pytest.fail(f"{name} fails against the correct {exercise.subject}, so it cannot tell right from wrong: "
                         f"{reference[0].message}", pytrace=False)

@@ -87,3 +87,18 @@ def test_messages_name_the_learners_objects_without_the_graders_module_paths(wor
     message = workbook_copy.grade("05.2").exercise("05.2")["message"]
     assert "exercises/05_context_managers.py has no `read_batches`" in message, message
     assert "module 'exercises." not in message
+
+
+def test_a_test_that_leaves_its_client_session_open_does_not_score(workbook_copy):
+    _with(workbook_copy, "04_aiohttp",
+          "@pytest.mark.asyncio\nasync def test_price_client_reads_a_price_and_none_for_an_unknown_sku(",
+          "@pytest.mark.asyncio\nasync def test_price_client_leaks_its_session(aiohttp_server):\n"
+          "    server = await aiohttp_server(_price_app(_list_price))\n"
+          "    session = aiohttp.ClientSession()  # never closed\n"
+          "    assert await PriceClient(session, str(server.make_url(''))).price('apple') == 120\n\n\n"
+          "@pytest.mark.asyncio\nasync def test_price_client_reads_a_price_and_none_for_an_unknown_sku(")
+    graded = workbook_copy.grade("04.3")
+    exercise = graded.exercise("04.3")
+    assert exercise["status"] == "failed", "a chapter about cleaning up does not reward a leak"
+    assert "test_price_client_leaks_its_session" in exercise["message"]
+    assert "leaves an aiohttp.ClientSession open" in exercise["message"]
