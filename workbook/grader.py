@@ -139,25 +139,29 @@ class _Preparation:
         """Resolve, create the chapter's run database, and hand both off; returns the problem, if any."""
         from workbook import services
 
-        resolved, unavailable = resolving.result()
-        problem = "\n".join(unavailable[s] for s in chapter.services if s in unavailable)
-        environment = {_URL_VARIABLES[name]: service.url for name, service in resolved.items()}
-        postgres = resolved.get("postgres") if not problem and "postgres" in chapter.services else None
-        if postgres is not None:
-            self._postgres = postgres
-            db = services.new_run_database(postgres)
-            try:
+        environment: dict[str, str] = {}
+        problem = ""
+        postgres = None
+        try:
+            resolved, unavailable = resolving.result()
+            problem = "\n".join(unavailable[s] for s in chapter.services if s in unavailable)
+            environment = {_URL_VARIABLES[name]: service.url for name, service in resolved.items()}
+            postgres = resolved.get("postgres") if not problem and "postgres" in chapter.services else None
+            if postgres is not None:
+                self._postgres = postgres
+                db = services.new_run_database(postgres)
                 # A spare that an earlier run made (fresh, never used) is renamed in milliseconds.
                 if not services.claim_spare_database(postgres, db):
                     services.create_run_database(postgres, db, clean=False)
-            except services.ServiceUnavailable as error:
-                problem = str(error)
-            else:
                 self._databases[chapter.id] = db
                 environment[services.PREPARED_DATABASE_URL] = db.url
+        except services.ServiceUnavailable as error:
+            problem = str(error)
+        except Exception as error:  # unexpected: the chapter's process must not wait for nothing
+            problem = f"The workbook could not prepare the servers: {type(error).__name__}: {error}"
         services.hand_off(self._handoff(chapter), environment=environment, problem=problem)
         if postgres is not None and first and not problem:
-            self._housekeeping(postgres)
+            self._pool.submit(self._housekeeping, postgres)  # after the hand-off, off the critical path
         return problem
 
     @staticmethod

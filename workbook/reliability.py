@@ -132,7 +132,8 @@ def _exit_code(*args: str) -> int:
     return process.returncode
 
 
-async def _run_databases() -> set[str]:
+async def run_databases() -> set[str]:
+    """The names of the run databases (wbrun_*) on the PostgreSQL in use."""
     import asyncpg
 
     connection = await asyncpg.connect(services.resolve("postgres").url)
@@ -143,13 +144,13 @@ async def _run_databases() -> set[str]:
 
 
 def killed() -> tuple[bool, str]:
-    before = asyncio.run(_run_databases())
+    before = asyncio.run(run_databases())
     caught: set[str] = set()
     for _attempt in range(5):
         process = _cli("grade", "--target", "solutions")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and process.poll() is None:
-            caught = asyncio.run(_run_databases()) - before
+            caught = asyncio.run(run_databases()) - before
             if caught:
                 os.killpg(process.pid, signal.SIGKILL)
                 break
@@ -165,7 +166,7 @@ def killed() -> tuple[bool, str]:
     # database once it is older than any creation could take (services._UNLABELLED_AFTER_SECONDS).
     time.sleep(max(0.0, services._UNLABELLED_AFTER_SECONDS + 1 - (time.monotonic() - killed_at)))
     _exit_code("services", "clean")
-    left = asyncio.run(_run_databases()) - before  # everything the killed run made, seen or not
+    left = asyncio.run(run_databases()) - before  # everything the killed run made, seen or not
     orphans = _grading_processes()
     return next_ok and not left and not orphans, (
         f"killed a run holding {len(caught)} database(s); next run passed: {next_ok}; "

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from workbook import catalog
-from workbook.reliability import foreign_data_survived, plant_foreign_data
+from workbook.reliability import foreign_data_survived, plant_foreign_data, run_databases
 
 
 def _chapters_using(name: str) -> list[str]:
@@ -119,24 +119,12 @@ def test_a_chapter_killed_at_its_budget_still_has_its_run_database_dropped(workb
         "    while True:\n        time.sleep(0.05)\n", 1)
     assert text != workbook_copy.solution_text(stem)
     workbook_copy.write_exercise(stem, text)
-    before = asyncio.run(_run_databases())
+    before = asyncio.run(run_databases())
     graded = workbook_copy.grade("02.2", env={"WORKBOOK_CHAPTER_BUDGET": "4"})
     assert graded.status("02.2") == "timeout", graded.report
     assert "stopped after 4 s" in graded.exercise("02.2")["message"]
-    left = asyncio.run(_run_databases()) - before
+    left = asyncio.run(run_databases()) - before
     assert not left, f"the grader must drop the run database of a process it killed; left: {left}"
-
-
-async def _run_databases() -> set[str]:
-    import asyncpg
-
-    from workbook import services
-
-    connection = await asyncpg.connect(services.resolve("postgres").url)
-    try:
-        return {r["datname"] for r in await connection.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'wbrun\\_%'")}
-    finally:
-        await connection.close()
 
 
 def test_a_server_that_dies_mid_run_is_the_environments_fault_not_the_learners(workbook_copy, tmp_path):
