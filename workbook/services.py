@@ -1164,26 +1164,22 @@ def create_run_database(service: Service, db: RunDatabase | None = None, *, clea
     _require(service, "postgres")
     db = db or new_run_database(service)
 
-    async def _create() -> None:
+    async def _create(connection: asyncpg.Connection) -> None:
         import asyncpg
 
-        connection = await _postgres_connect(service)
-        try:
-            if clean:
-                try:
-                    await _clean_stale_postgres(connection, [])
-                except (asyncpg.PostgresError, OSError):
-                    pass  # cleaning is a courtesy; creating the run's database is what matters
+        if clean:
             try:
-                await _create_database(connection, db.name, os.getpid())
-            except asyncpg.PostgresError as error:
-                raise ServiceUnavailable(CREATE_DATABASE_FAILED_MESSAGE.format(
-                    name=db.name, url=service.masked_url, error=_describe(error),
-                    env_var=_ENV_VARS["postgres"])) from None
-        finally:
-            await connection.close()
+                await _clean_stale_postgres(connection, [])
+            except (asyncpg.PostgresError, OSError):
+                pass  # cleaning is a courtesy; creating the run's database is what matters
+        try:
+            await _create_database(connection, db.name, os.getpid())
+        except asyncpg.PostgresError as error:
+            raise ServiceUnavailable(CREATE_DATABASE_FAILED_MESSAGE.format(
+                name=db.name, url=service.masked_url, error=_describe(error),
+                env_var=_ENV_VARS["postgres"])) from None
 
-    _run_sync(_create)
+    _on_postgres(service, _create)
     return db
 
 
@@ -1303,21 +1299,17 @@ def drop_run_database(service: Service, db: RunDatabase) -> None:
     if not re.fullmatch(_RUN_DATABASE_PATTERN, db.name):
         raise ValueError(NOT_A_RUN_DATABASE_MESSAGE.format(name=db.name))
 
-    async def _drop() -> None:
+    async def _drop(connection: asyncpg.Connection) -> None:
         import asyncpg
 
-        connection = await _postgres_connect(service)
         try:
-            try:
-                await connection.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
-            except asyncpg.PostgresSyntaxError:  # PostgreSQL < 13 has no WITH (FORCE)
-                await connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                         "WHERE datname = $1 AND pid <> pg_backend_pid()", db.name)
-                await connection.execute(f'DROP DATABASE IF EXISTS "{db.name}"')
-        finally:
-            await connection.close()
+            await connection.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
+        except asyncpg.PostgresSyntaxError:  # PostgreSQL < 13 has no WITH (FORCE)
+            await connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                     "WHERE datname = $1 AND pid <> pg_backend_pid()", db.name)
+            await connection.execute(f'DROP DATABASE IF EXISTS "{db.name}"')
 
-    _run_sync(_drop)
+    _on_postgres(service, _drop)
 
 
 def _require(service: Service, name: str) -> None:
