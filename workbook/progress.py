@@ -7,6 +7,8 @@ clone starts fresh and deleting the folder resets everything.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +35,17 @@ class State:
             return cls()  # missing or damaged: start over rather than fail
 
     def save(self, path: Path = STATE_PATH) -> None:
+        """Write atomically: two commands saving at once each rename a file of their own into place."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"hints_seen": self.hints_seen, "last": self.last}, indent=2), encoding="utf-8")
-        temporary.replace(path)
+        text = json.dumps({"hints_seen": self.hints_seen, "last": self.last}, indent=2)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write(text)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
     def remember(self, report: Report) -> None:
         """Keep the latest result of each graded exercise (only for the learner's own exercises/)."""
