@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from workbook import ROOT, catalog
+from workbook.grading.records import Role
 
 _FLOOR_TEST = "import asyncio\nimport pytest\n\n\n@pytest.mark.asyncio\nasync def test_trivial():\n    await asyncio.sleep(0)\n"
 
@@ -90,7 +91,7 @@ def chapter_vs_floor(chapter_id: str, runs: int, scratch: Path) -> list[Figure]:
 
 
 def grade_everything(runs: int) -> list[Figure]:
-    from workbook import grader
+    from workbook.grading import runner
 
     command = [sys.executable, "-m", "workbook", "grade", "--target", "solutions"]
     walls = [_wall(command, env=_environment())[0] for _ in range(runs)]
@@ -105,10 +106,10 @@ def grade_everything(runs: int) -> list[Figure]:
         services.resolve(name)
     figures.append(Figure("  resolving servers", time.perf_counter() - started, "s",
                           detail=f"{', '.join(needed) or 'none'}; overlapped with the chapters' start-up"))
-    _report, chapter_runs = grader.grade(target="solutions")
+    _report, chapter_runs = runner.grade(target="solutions")
     for run in chapter_runs:
-        tests = sum(r.duration for r in run.records)
-        mutants = sum(r.duration for r in run.records if r.variant.startswith("mutant:"))
+        tests = sum(r.duration for r in run.log.records)
+        mutants = sum(r.duration for r in run.log.records if r.role is Role.MUTANT)
         figures.append(Figure(f"  chapter {run.chapter.id} process", run.seconds, "s",
                               detail=f"tests {tests:.2f} s (mutant runs {mutants:.2f} s); "
                                      f"start-up and collection {max(0.0, run.seconds - tests):.2f} s"))

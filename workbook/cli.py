@@ -128,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
 # --- grade, list, hint, progress ----------------------------------------------------------------
 
 def _grade(args: argparse.Namespace) -> int:
-    from workbook import grader
+    from workbook.grading import runner as grader
     from workbook.progress import State
     from workbook.report import preload, render
 
@@ -153,7 +153,7 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from workbook import grader
+    from workbook.grading import runner as grader
     from workbook.progress import State
     from workbook.report import render
 

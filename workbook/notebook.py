@@ -49,7 +49,8 @@ def exercise_module(chapter: str, *, target: str = "exercises") -> ModuleType:
 
 def grade(*selection: str) -> None:
     """Grade your exercises (a chapter "02" or ids "02.1") and print the table."""
-    from workbook import catalog, grader
+    from workbook import catalog
+    from workbook.grading import runner as grader
     from workbook.progress import State
     from workbook.report import render
 

@@ -26,7 +26,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from workbook import ROOT, grader, services
+from workbook import ROOT, services
+from workbook.grading import runner as grader
 
 
 def _fingerprint(report_dict: dict) -> str:
@@ -180,7 +181,7 @@ def _grading_processes() -> list[int]:
     found = []
     for process in psutil.process_iter(["pid", "cmdline"]):
         cmdline = process.info["cmdline"] or []
-        if "workbook._pytest_child" in cmdline and f"--rootdir={ROOT}" in cmdline:
+        if "workbook.grading.child" in cmdline and f"--rootdir={ROOT}" in cmdline:
             found.append(process.info["pid"])
     return found
 

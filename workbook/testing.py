@@ -8,8 +8,9 @@ A grading module starts like this::
     ref = load_reference("02_async_fixtures")    # always solutions/
     globals().update(learner_fixtures(ex))       # the learner's fixtures become usable here
 
-A file that does not import, or hangs while importing, fails only the collection of
-its own grading module; `LOAD_FAILURES` lets the plugin report it with file and line.
+A file that does not import, or hangs while importing, fails only the collection of its
+own grading module, with a `TargetImportError` whose message names the file and line.
+Nothing here keeps state between runs: a mutation suite travels on its tests' markers.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 import pytest
 
 from workbook import ROOT, catalog
-from workbook.grading import KIND_KILLED, KIND_NOT_IMPLEMENTED
+from workbook.grading.records import Role
 
 TARGETS = ("exercises", "solutions")
 #: Seconds a learner's file may take to import before it is stopped (README, "Time budgets").
@@ -39,24 +40,16 @@ IMPORT_BUDGET = int(os.environ.get("WORKBOOK_IMPORT_BUDGET", "10"))
 _BAD_TARGET = "WORKBOOK_TARGET must be one of {targets}, not {value!r}."
 
 
-class TargetImportError(Exception):
-    """The learner's file could not be imported; str() names the file and line."""
+class TargetImportError(pytest.Collector.CollectError):
+    """The learner's file could not be imported (or hung): str() names the file and line.
 
+    A `CollectError`, so pytest reports it as the collection error of the grading module
+    with exactly this message.
+    """
 
-class TargetImportTimeout(TargetImportError):
-    """The learner's file did not finish importing within IMPORT_BUDGET seconds."""
-
-
-@dataclass(frozen=True)
-class LoadFailure:
-    kind: str  # "import" or "timeout"
-    message: str
-
-
-#: stem -> why its target file failed to load (read by the plugin's collection report).
-LOAD_FAILURES: dict[str, LoadFailure] = {}
-#: exercise id -> how to swap in the reference or a mutant (read by the `workbook_variant` fixture).
-MUTATION_SETUPS: dict[str, MutationSetup] = {}
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
 
 
 def current_target() -> str:
@@ -87,44 +80,70 @@ def _load(folder: str, stem: str) -> ModuleType:
     # would otherwise be graded from the stale cache.
     sys.dont_write_bytecode = True
     try:
-        with _watchdog(IMPORT_BUDGET):
+        with _watchdog(IMPORT_BUDGET), kept_streams():
             return importlib.import_module(name)
     except _ImportTookTooLong:
         sys.modules.pop(name, None)
         line = _line_in(path, traceback.extract_tb(sys.exc_info()[2]))
-        failure = LoadFailure(
-            "timeout",
+        raise TargetImportError(
             f"{shown}{line}: importing the file did not finish within {IMPORT_BUDGET} s. Is there an endless "
             "loop, a blocking call or an `asyncio.run(...)` at the top level of the file? Put it inside a function.",
-        )
-        LOAD_FAILURES[stem] = failure
-        raise TargetImportTimeout(failure.message) from None
+            timed_out=True) from None
     except SyntaxError as error:
         sys.modules.pop(name, None)
-        failure = LoadFailure("import", f"{shown}, line {error.lineno}: SyntaxError: {error.msg}. Fix it and grade again.")
-        LOAD_FAILURES[stem] = failure
-        raise TargetImportError(failure.message) from None
-    except (Exception, SystemExit) as error:  # anything a learner's file raises while importing
+        raise TargetImportError(f"{shown}, line {error.lineno}: SyntaxError: {error.msg}. Fix it and grade again.") from None
+    except BaseException as error:  # anything a learner's file raises while importing, KeyboardInterrupt too
         sys.modules.pop(name, None)
-        line = _line_in(path, traceback.extract_tb(error.__traceback__))
-        if not path.exists():
-            message = (f"{shown} is missing. Restore it (`git checkout -- {shown}`), or regenerate a fresh stub "
-                       "with `python -m workbook dev stubs` (that overwrites every exercise file).")
-        elif isinstance(error, SystemExit):
-            message = (f"{shown}{line}: the file calls sys.exit() (or exit()) while importing: remove that call, "
-                       "or put it under `if __name__ == \"__main__\":`.")
-        else:
-            message = f"{shown}{line}: the file does not import: {type(error).__name__}: {error}. Fix it and grade again."
-        failure = LoadFailure("import", message)
-        LOAD_FAILURES[stem] = failure
-        raise TargetImportError(failure.message) from None
+        raise TargetImportError(_import_failure(path, shown, error)) from None
     finally:
         sys.dont_write_bytecode = writes_bytecode
+
+
+def _import_failure(path: Path, shown: str, error: BaseException) -> str:
+    line = _line_in(path, traceback.extract_tb(error.__traceback__))
+    if not path.exists():
+        return (f"{shown} is missing. Restore it (`git checkout -- {shown}`), or regenerate a fresh stub "
+                "with `python -m workbook dev stubs` (that overwrites every exercise file).")
+    if isinstance(error, SystemExit):
+        return (f"{shown}{line}: the file calls sys.exit() (or exit()) while importing: remove that call, "
+                "or put it under `if __name__ == \"__main__\":`.")
+    if isinstance(error, KeyboardInterrupt | pytest.exit.Exception):
+        what = "calls pytest.exit()" if isinstance(error, pytest.exit.Exception) else f"raises {type(error).__name__}"
+        return f"{shown}{line}: the file {what} while importing: remove that, it would stop the whole grading."
+    return f"{shown}{line}: the file does not import: {type(error).__name__}: {error}. Fix it and grade again."
 
 
 def _line_in(path: Path, frames: traceback.StackSummary) -> str:
     lines = [f.lineno for f in frames if Path(f.filename).resolve() == path.resolve()]
     return f", line {lines[-1]}" if lines else ""
+
+
+class _KeptOpen:
+    """A standard stream that learner code cannot close for the code that runs after it."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def close(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def kept_streams() -> Iterator[None]:
+    """Run learner code with sys.stdout/sys.stderr it cannot close, and put the real ones back after.
+
+    A learner's file or test that closes or replaces them would otherwise break pytest's own
+    output, and with it every exercise graded after it.
+    """
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _KeptOpen(saved[0]), _KeptOpen(saved[1])  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 class _ImportTookTooLong(BaseException):
@@ -193,18 +212,35 @@ def learner_fixtures(module: ModuleType) -> dict[str, Any]:
     return found
 
 
+@dataclass(frozen=True)
+class Variant:
+    """What a learner's test of a `test`-kind exercise runs against (the parameter of `workbook_variant`)."""
+
+    role: Role = Role.CHECK
+    #: the catalog id of the mutant, for `Role.MUTANT`
+    mutant: str = ""
+
+
 @dataclass
 class MutationSetup:
     exercise: catalog.Exercise
     module: ModuleType
-    #: "reference" or "mutant:<id>" -> the object to put in place of the subject.
-    variants: dict[str, Any]
-    #: names of the learner's tests found for this exercise
-    learner_tests: tuple[str, ...]
+    reference: Any
+    #: the catalog's mutant ids -> the broken versions
+    mutants: dict[str, Any]
     #: the module that defines the reference (its globals are what mutants built on it see)
     reference_module: ModuleType | None = None
     #: name -> the learner module's object, put into `reference_module` while a variant runs
     shared: dict[str, Any] = field(default_factory=dict)
+
+    def implementation(self, variant: Variant) -> Any:
+        return self.reference if variant.role is Role.REFERENCE else self.mutants[variant.mutant]
+
+
+def mutation_setup_of(item: pytest.Item) -> MutationSetup | None:
+    """The mutation suite a learner's test belongs to (carried by its `workbook_mutation` marker)."""
+    marker = item.get_closest_marker("workbook_mutation")
+    return marker.args[0] if marker and marker.args else None
 
 
 def mutation_suite(module: ModuleType, exercise_id: str, *, reference: Any, mutants: dict[str, Any],
@@ -212,11 +248,11 @@ def mutation_suite(module: ModuleType, exercise_id: str, *, reference: Any, muta
     """Grade a `test`-kind exercise by mutation; put the result into the grading module's globals().
 
     Every learner test named ``<test_prefix>*`` runs once against `reference` (it must pass)
-    and once against each mutant (marked xfail: a failure there means the bug was caught).
-    A final summary test fails, naming each bug in plain words, if some mutant survived
-    every learner test. `mutants` maps the catalog's mutant ids to the broken versions.
-    `shared` names objects (typically exception classes) that the reference's module should take
-    from the learner's module while the tests run, so `pytest.raises(ex.SomeError)` matches.
+    and once against each mutant (marked xfail: a failure there means the bug was caught);
+    `workbook.grading.verdict` then names each bug that no test caught. `mutants` maps the
+    catalog's mutant ids to the broken versions. `shared` names objects (typically exception
+    classes) that the reference's module should take from the learner's module while the tests
+    run, so `pytest.raises(ex.SomeError)` matches.
     """
     exercise = catalog.load().exercise(exercise_id)
     assert exercise.kind == "test" and exercise.test_prefix and exercise.subject, f"{exercise_id} is not a test-kind exercise"
@@ -224,24 +260,20 @@ def mutation_suite(module: ModuleType, exercise_id: str, *, reference: Any, muta
     if set(mutants) != listed:
         raise ValueError(f"{exercise_id}: the grading module's mutants {sorted(mutants)} differ from the catalog's {sorted(listed)}")
 
-    tests = {
-        name: value
-        for name, value in vars(module).items()
-        if name.startswith(exercise.test_prefix) and callable(value)
-    }
-    params = [pytest.param("reference", id="reference")] + [
-        pytest.param(f"mutant:{mutant_id}", id=f"mutant-{mutant_id}",
-                     marks=pytest.mark.xfail(reason="a failure here means your tests caught this bug", strict=False))
-        for mutant_id in mutants
-    ]
-    MUTATION_SETUPS[exercise_id] = MutationSetup(
-        exercise=exercise,
-        module=module,
-        variants={"reference": reference, **{f"mutant:{k}": v for k, v in mutants.items()}},
-        learner_tests=tuple(tests),
+    setup = MutationSetup(
+        exercise=exercise, module=module, reference=reference, mutants=dict(mutants),
         reference_module=sys.modules.get(getattr(reference, "__module__", "")),
         shared={name: getattr(module, name) for name in shared if hasattr(module, name)},
     )
+    tests = {name: value for name, value in vars(module).items()
+             if name.startswith(exercise.test_prefix) and callable(value)}
+    if not tests:
+        return {f"test_{exercise_id.replace('.', '_')}_has_tests": _no_tests_yet(setup)}
+    params = [pytest.param(Variant(Role.REFERENCE), id="reference")] + [
+        pytest.param(Variant(Role.MUTANT, mutant_id), id=f"mutant-{mutant_id}",
+                     marks=pytest.mark.xfail(reason="a failure here means your tests caught this bug", strict=False))
+        for mutant_id in mutants
+    ]
     module_marks = getattr(module, "pytestmark", [])
     module_marks = module_marks if isinstance(module_marks, list) else [module_marks]
     suite: dict[str, Any] = {}
@@ -250,60 +282,27 @@ def mutation_suite(module: ModuleType, exercise_id: str, *, reference: Any, muta
             function = mark(function)
         function = pytest.mark.parametrize("workbook_variant", params, indirect=True)(function)
         function = pytest.mark.usefixtures("workbook_variant")(function)
+        function = pytest.mark.workbook_mutation(setup)(function)
         suite[name] = pytest.mark.exercise(exercise_id)(function)
-    suite[f"test_{exercise_id.replace('.', '_')}_your_tests_catch_every_listed_bug"] = _summary_test(exercise_id)
     return suite
 
 
-def _summary_test(exercise_id: str) -> Callable[..., None]:
-    @pytest.mark.exercise(exercise_id)
-    @pytest.mark.workbook_summary
-    def test_summary(request: pytest.FixtureRequest) -> None:
-        from workbook.pytest_plugin import records_of
+def _no_tests_yet(setup: MutationSetup) -> Callable[[], None]:
+    """The one check of a test-kind exercise whose learner wrote no tests (yet)."""
+    exercise = setup.exercise
 
-        setup = MUTATION_SETUPS[exercise_id]
-        exercise = setup.exercise
+    @pytest.mark.exercise(exercise.id)
+    def test_has_tests() -> None:
         where = f"exercises/{exercise.chapter.stem}.py"
-        if not setup.learner_tests:
-            lookalikes = _lookalike_tests(setup)
-            if lookalikes:
-                pytest.fail(f"No tests named {exercise.test_prefix}... in {where}, but it defines "
-                            f"{', '.join(f'`{n}`' for n in lookalikes)}: the grading runs only the tests whose names "
-                            f"start with `{exercise.test_prefix}`, so rename them.", pytrace=False)
-            raise NotImplementedError(f"No tests yet: write test functions named {exercise.test_prefix}... in {where}.")
-        records = [r for r in records_of(request.config, exercise_id) if r.variant]
-        reference = sorted((r for r in records if r.variant == "reference" and r.failed), key=lambda r: r.order)
-        if reference:
-            name = reference[0].nodeid.split("::")[-1].split("[")[0]
-            depends = _unfinished_fixture(request, reference[0].nodeid, exercise)
-            if depends:
-                fixture, other = depends
-                pytest.fail(f"{name} uses your `{fixture}` fixture from exercise {other}, which does not pass yet: "
-                            f"finish {other} first, then grade this one again.", pytrace=False)
-        if any(r.kind == KIND_NOT_IMPLEMENTED for r in reference):
-            raise NotImplementedError("Your tests still raise NotImplementedError.")
-        if reference and reference[0].when == "teardown":
-            pytest.fail(f"{name} passes against the correct {exercise.subject}, but {reference[0].message}",
-                        pytrace=False)
-        if reference:
-            pytest.fail(f"{name} fails against the correct {exercise.subject}, so it cannot tell right from wrong: "
-                        f"{reference[0].message}", pytrace=False)
-        survivors = []
-        for mutant in exercise.mutants:
-            runs = [r for r in records if r.variant == f"mutant:{mutant.id}" and r.when == "call"]
-            caught = any(r.kind == KIND_KILLED for r in records if r.variant == f"mutant:{mutant.id}")
-            if runs and not caught:
-                survivors.append(mutant.description)
-        if survivors:
-            bullet = "\n".join(f"  - {s}" for s in survivors)
-            pytest.fail(
-                f"Your tests pass against the correct {exercise.subject}, but they also pass when it has these bugs:\n"
-                f"{bullet}\nAdd assertions that would notice them.",
-                pytrace=False,
-            )
+        lookalikes = _lookalike_tests(setup)
+        if lookalikes:
+            pytest.fail(f"No tests named {exercise.test_prefix}... in {where}, but it defines "
+                        f"{', '.join(f'`{n}`' for n in lookalikes)}: the grading runs only the tests whose names "
+                        f"start with `{exercise.test_prefix}`, so rename them.", pytrace=False)
+        raise NotImplementedError(f"No tests yet: write test functions named {exercise.test_prefix}... in {where}.")
 
-    test_summary.__name__ = f"test_{exercise_id.replace('.', '_')}_your_tests_catch_every_listed_bug"
-    return test_summary
+    test_has_tests.__name__ = f"test_{exercise.id.replace('.', '_')}_has_tests"
+    return test_has_tests
 
 
 def _lookalike_tests(setup: MutationSetup) -> list[str]:
@@ -323,30 +322,3 @@ def _lookalike_tests(setup: MutationSetup) -> list[str]:
         if close or "test" in name.lower():
             found.append(name)
     return found
-
-
-def _unfinished_fixture(request: pytest.FixtureRequest, nodeid: str,
-                        exercise: catalog.Exercise) -> tuple[str, str] | None:
-    """(fixture, exercise id) if the test `nodeid` uses a learner fixture of another exercise that does not pass."""
-    from workbook.grading import verdict
-    from workbook.pytest_plugin import records_of
-    from workbook.report import Status
-
-    import inspect
-
-    item = next((i for i in request.session.items if i.nodeid == nodeid), None)
-    test = getattr(MUTATION_SETUPS[exercise.id].module, nodeid.split("::")[-1].split("[")[0], None)
-    if item is None or test is None or "raise NotImplementedError" in inspect.getsource(test):
-        return None  # a test still to be written is "not started", whatever its fixtures do
-    learner_module = MUTATION_SETUPS[exercise.id].module.__name__
-    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-    for other in catalog.load().in_chapter(exercise.chapter.id):
-        if other.id == exercise.id or other.kind != "fixture":
-            continue
-        for fixture in other.names:
-            used = definitions.get(fixture, ())
-            # The learner's own fixture, not a grader's of the same name that overrides it.
-            theirs = bool(used) and getattr(used[-1].func, "__module__", "") == learner_module
-            if theirs and verdict(records_of(request.config, other.id)).status is not Status.PASSED:
-                return fixture, other.id
-    return None

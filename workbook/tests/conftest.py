@@ -49,11 +49,22 @@ class WorkbookCopy:
     def write_exercise(self, stem: str, text: str) -> None:
         self.exercise_file(stem).write_text(text, encoding="utf-8")
 
+    #: the process id of the last command run: run databases and key prefixes carry it in their names
+    last_pid: int = 0
+
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, "WORKBOOK_NO_BOOTSTRAP": "1", **(env or {})}
         full_env.pop("WORKBOOK_TARGET", None)
-        return subprocess.run([sys.executable, "-m", "workbook", *args], cwd=self.root, env=full_env,
-                              capture_output=True, text=True, timeout=timeout)
+        command = [sys.executable, "-m", "workbook", *args]
+        with subprocess.Popen(command, cwd=self.root, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) as process:
+            self.last_pid = process.pid
+            try:
+                out, err = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+        return subprocess.CompletedProcess(command, process.returncode, out, err)
 
     def grade(self, *args: str, env: dict[str, str] | None = None) -> Graded:
         report_path = self.root / "report.json"

@@ -1,0 +1,380 @@
+"""The grading plugin, inside a chapter's pytest process: it records, it never decides.
+
+For every test phase it writes a typed `Record` (`workbook.grading.records`) with the failure
+explained in words (`workbook.grading.diagnose`); the grader (or, in a plain ``pytest tests/``
+run, this plugin's terminal summary) turns the records into statuses with
+`workbook.grading.verdict`. The state of one run lives on ``config.stash`` under `_RUN`.
+
+It also keeps a learner's mistakes inside the test that made them: standard streams closed or
+replaced by a test come back for the next one, and ``KeyboardInterrupt`` / ``pytest.exit()``
+in learner code is recorded as what stopped the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import random
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from workbook import ROOT, catalog
+from workbook.grading import diagnose, handoff
+from workbook.grading.records import End, Kind, Log, Outcome, Phase, Planned, Record, Role, to_line
+from workbook.grading.verdict import ChapterRun, exercise_results, summary_lines
+from workbook.testing import TARGETS, TargetImportError, Variant, current_target, kept_streams, mutation_setup_of
+
+_ORDER = pytest.StashKey[int]()
+
+
+@dataclass(eq=False)  # registered as a plugin: pluggy needs it hashable
+class RunState:
+    """Everything one pytest process of the grading keeps between hooks."""
+
+    config: pytest.Config
+    file: IO[str] | None = None
+    log: Log = field(default_factory=Log)
+    servers: handoff.ChapterServers = field(default_factory=handoff.ChapterServers)
+    #: the test running now, for an interruption's message
+    current: str = ""
+    interruption: str = ""
+
+    def add(self, item: Record | Planned | End) -> None:
+        if isinstance(item, Record):
+            self.log.records.append(item)
+        elif isinstance(item, Planned):
+            self.log.planned.append(item)
+        else:
+            self.log.end = item
+        if self.file is not None:
+            self.file.write(to_line(item))
+            self.file.flush()  # a run killed later still leaves what it finished
+
+    # Hooks without a `config` argument: this object is registered as a plugin of its own.
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.current = nodeid
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Learner code raised KeyboardInterrupt or called pytest.exit(): say so, with its line."""
+        error = excinfo.value
+        what = ("called `pytest.exit()`" if isinstance(error, pytest.exit.Exception)
+                else f"raised `{type(error).__name__}`")
+        test = self.current.split("::")[-1].split("[")[0]
+        during = f" in {test}" if test else " while the tests were collected"
+        self.interruption = (f"your code {what}{_where(excinfo)}{during}: that stops pytest itself, not just one "
+                             "test. Let the test fail instead (`assert`, `pytest.fail()`, or an ordinary exception).")
+
+
+_RUN = pytest.StashKey[RunState]()
+
+
+def state(config: pytest.Config) -> RunState:
+    return config.stash[_RUN]
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("workbook", "Async Testing Workbook grading")
+    group.addoption("--workbook-results", metavar="PATH", default=None,
+                    help="write one JSON line per test phase to PATH (used by `python -m workbook grade`)")
+    group.addoption("--workbook-target", choices=TARGETS, default=None,
+                    help="grade exercises/ (default) or solutions/; same as WORKBOOK_TARGET")
+    group.addoption("--workbook-random-order", metavar="SEED", type=int, default=None,
+                    help="run the tests in a random order drawn from SEED (to prove results do not depend on order)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "exercise(id): the catalog exercise a grading test belongs to")
+    config.addinivalue_line("markers", "workbook_summary: a grading test that runs after the others of its module and "
+                            "sums up what they saw (its passing alone is no progress)")
+    config.addinivalue_line("markers", "workbook_mutation(setup): a learner's test run against the reference and mutants")
+    # The learner's file is imported by the grading module: rewrite its asserts too, so that a
+    # failing assert in a learner's test shows the values it compared.
+    pytest.register_assert_rewrite(*TARGETS)
+    target = config.getoption("--workbook-target", None)
+    if target:
+        os.environ["WORKBOOK_TARGET"] = target
+    current_target()  # a bad WORKBOOK_TARGET is a usage error before anything runs
+    path = config.getoption("--workbook-results", None)
+    config.stash[_RUN] = run = RunState(config, open(path, "a", encoding="utf-8") if path else None)  # noqa: SIM115
+    config.pluginmanager.register(run, "workbook-run")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(_RUN, None)
+    if run is not None:
+        config.pluginmanager.unregister(run)
+        if run.file is not None:
+            run.file.close()
+
+
+# --- collection ------------------------------------------------------------------------------
+
+def pytest_exception_interact(node: pytest.Item | pytest.Collector, call: pytest.CallInfo[Any], report: Any) -> None:
+    """A collection error: the learner's file does not import (or hangs), or a grading module is broken.
+
+    pytest calls this hook for every failed collection with the exception itself (and not for
+    skips), so the learner-facing message of `TargetImportError` arrives as it was written.
+    """
+    if not isinstance(node, pytest.Collector) or call.excinfo is None:
+        return
+    path = Path(str(node.path))
+    chapter = catalog.load().chapter_for_stem(path.stem.removeprefix("test_"))
+    if chapter is None or path.parent.resolve() != (ROOT / "tests").resolve():
+        return
+    error = call.excinfo.value
+    if isinstance(error, TargetImportError):
+        kind, message = (Kind.TIMEOUT if error.timed_out else Kind.IMPORT), str(error)
+    else:
+        kind = Kind.IMPORT
+        message = f"The grading module tests/{path.name} failed to load: {_last_line(str(report.longrepr))}"
+    run = state(node.config)
+    for exercise in catalog.load().in_chapter(chapter.id):
+        run.add(Record(exercise=exercise.id, nodeid=node.nodeid, phase=Phase.COLLECT, outcome=Outcome.FAILED,
+                       kind=kind, message=message))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
+    # Runs around every other plugin's reordering: `workbook_summary` tests go last, because
+    # they look at what the tests before them did.
+    yield
+    for index, item in enumerate(items):  # as written (and parametrized): before any shuffling below
+        item.stash[_ORDER] = index
+    seed = config.getoption("--workbook-random-order", None)
+    if seed is not None:
+        random.Random(seed).shuffle(items)
+    items.sort(key=lambda item: item.get_closest_marker("workbook_summary") is not None)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    run = state(session.config)
+    for item in session.items:
+        exercise = _exercise_of(item)
+        if exercise is not None:
+            run.add(Planned(exercise=exercise, nodeid=item.nodeid, role=_variant_of(item).role))
+    # The grader resolves the servers and creates this process's run database while this process
+    # starts and collects; take its hand-off here, outside any test's time budget.
+    fd = os.environ.pop(handoff.FD_VARIABLE, "")
+    if not fd:
+        return
+    try:
+        given = handoff.receive(int(fd))
+    except handoff.GraderGone as gone:
+        pytest.exit(str(gone), returncode=pytest.ExitCode.USAGE_ERROR)
+    if given.problem:  # the grader reports it for every exercise of the chapter
+        pytest.exit(given.problem, returncode=pytest.ExitCode.USAGE_ERROR)
+    run.servers = handoff.ChapterServers(given)
+
+
+# --- running: keep a test's stream mistakes inside it ----------------------------------------
+
+def _guarded_streams() -> Iterator[None]:
+    with kept_streams():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    return (yield from _guarded_streams())
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    return (yield from _guarded_streams())
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    return (yield from _guarded_streams())
+
+
+# --- recording outcomes ----------------------------------------------------------------------
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    exercise = _exercise_of(item)
+    if exercise is None:
+        return report
+    run = state(item.config)
+    variant = _variant_of(item)
+    phase = Phase(report.when)
+    excinfo = call.excinfo
+    # A learner's test is judged by what its body did, not by pytest's xfail bookkeeping (the
+    # mutant runs are marked xfail by the grading); skipping and xfail by the learner count as skipped.
+    skipped = (excinfo is not None and excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception))) or (
+        variant.role is Role.REFERENCE and hasattr(report, "wasxfail"))
+    kind, message, uses = Kind.OK, "", ()
+    if skipped and variant.role is not Role.CHECK:
+        outcome = Outcome.SKIPPED
+    elif excinfo is not None and not (variant.role is Role.CHECK and report.skipped):
+        outcome = Outcome.FAILED
+        kind, message = _explain(item, excinfo, run)
+        if variant.role is Role.MUTANT and kind is not Kind.ENVIRONMENT:
+            kind, message = Kind.OK, ""  # never shown: what a learner's test said about a broken copy
+        elif variant.role is Role.REFERENCE:
+            uses = _learner_fixtures_of_other_exercises(item, exercise)
+        owner = _teardown_owner(item, excinfo, exercise) if phase is Phase.TEARDOWN else ""
+        if owner:  # a fixture of another exercise failed in its own teardown: it costs that exercise
+            run.add(Record(exercise=owner, nodeid=item.nodeid, phase=phase, outcome=outcome, kind=kind,
+                           message=message, order=item.stash.get(_ORDER, -1)))
+            outcome, kind, message = Outcome.PASSED, Kind.OK, ""
+    else:
+        outcome = Outcome(report.outcome) if report.outcome in ("passed", "failed") else Outcome.SKIPPED
+    run.add(Record(exercise=exercise, nodeid=item.nodeid, phase=phase, outcome=outcome, kind=kind, message=message,
+                   role=variant.role, mutant=variant.mutant, order=item.stash.get(_ORDER, -1), uses=uses,
+                   summary=item.get_closest_marker("workbook_summary") is not None, duration=round(report.duration, 6)))
+    return report
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    run = state(session.config)
+    run.add(End(exitstatus=int(session.exitstatus), interruption=run.interruption))
+    if run.file is None and run.log.records:
+        # A plain `pytest tests/` run is a grading run too: it fails when an exercise does not pass.
+        results = _results(run)
+        if session.exitstatus == 0 and any(r.status.value != "passed" for r in results):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    run = config.stash.get(_RUN, None)
+    if run is None or run.file is not None or not run.log.records:
+        return
+    terminalreporter.section(f"workbook: grading {current_target()}/")
+    for line in summary_lines(_results(run)):
+        terminalreporter.write_line(line)
+
+
+def _results(run: RunState) -> list[Any]:
+    """The verdicts of a plain pytest run: every exercise it collected, from the records so far."""
+    cat = catalog.load()
+    ids = sorted({r.exercise for r in run.log.records} | {p.exercise for p in run.log.planned})
+    exercises = [cat.exercise(i) for i in ids]
+    exitstatus = run.log.end.exitstatus if run.log.end else 0
+    runs = {c.id: ChapterRun(chapter=c, log=run.log, returncode=exitstatus) for c in {e.chapter for e in exercises}}
+    return exercise_results(exercises, runs)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+def _exercise_of(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("exercise")
+    return str(marker.args[0]) if marker and marker.args else None
+
+
+def _variant_of(item: pytest.Item) -> Variant:
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("workbook_variant") if callspec else None
+    return value if isinstance(value, Variant) else Variant()
+
+
+def _chapter_of(item: pytest.Item) -> catalog.Chapter | None:
+    return catalog.load().chapter_for_stem(item.path.stem.removeprefix("test_"))
+
+
+def _explain(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], run: RunState) -> tuple[Kind, str]:
+    chapter = _chapter_of(item)
+    declared = chapter.services if chapter else ()
+    where = _where(excinfo)
+    if "Timeout (>" in excinfo.exconly() and not where:
+        where = _where_tasks_wait()
+    failure = diagnose.Failure(
+        error=excinfo.value, text=excinfo.exconly(), where=where, test=item.name.split("[")[0],
+        learner_file=f"{current_target()}/{chapter.stem if chapter else item.path.stem}.py",
+        timeout=str(item.config.getini("timeout") or "?"),
+        raised_inside_pytest=diagnose.raised_inside_pytest(excinfo.value))
+    servers, down = {}, set()
+    if declared and diagnose.may_be_server_trouble(excinfo.value):
+        # Only the chapter's own servers, only those this process was given or resolved: never start one.
+        servers = run.servers.in_use(declared)
+        down = run.servers.down(declared)
+    return diagnose.classify(failure, servers, down)
+
+
+def _where(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """' (exercises/02_x.py, line 12)': the deepest traceback line in the learner's file, if any."""
+    folder = (ROOT / current_target()).resolve()
+    for entry in reversed(excinfo.traceback):
+        path = Path(str(entry.path)).resolve()
+        if path.is_relative_to(folder):
+            return f" ({path.relative_to(ROOT).as_posix()}, line {entry.lineno + 1})"
+    return ""
+
+
+def _where_tasks_wait() -> str:
+    """Where a hung async test is stuck: the learner's line that a still-pending task awaits.
+
+    The timeout interrupts the event loop's selector, so the traceback does not show the
+    learner's await; the suspended tasks do (their loop is torn down only after this report).
+    """
+    folder = (ROOT / current_target()).resolve()
+    for task in (o for o in gc.get_objects() if isinstance(o, asyncio.Task) and not o.done()):
+        found = ""
+        awaited: Any = task.get_coro()
+        while awaited is not None:  # down the chain of awaits; keep the deepest learner frame
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is not None and Path(frame.f_code.co_filename).resolve().is_relative_to(folder):
+                path = Path(frame.f_code.co_filename).resolve()
+                found = f" ({path.relative_to(ROOT).as_posix()}, line {frame.f_lineno})"
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+        if found:
+            return found
+    return ""
+
+
+def _learner_fixtures_of_other_exercises(item: pytest.Item, exercise_id: str) -> tuple[str, ...]:
+    """Fixture exercises of this chapter whose learner-written fixture this test uses."""
+    setup = mutation_setup_of(item)
+    if setup is None or _still_a_stub(getattr(item, "function", None)):
+        return ()  # a test still to be written is "not started", whatever its fixtures do
+    used = set(getattr(item, "fixturenames", ()))
+    found = []
+    for other in catalog.load().in_chapter(setup.exercise.chapter.id):
+        if other.id == exercise_id or other.kind != "fixture":
+            continue
+        # The learner's own fixture, not a grader's of the same name that replaces it in the module.
+        if any(name in used and getattr(item.module, name, None) is getattr(setup.module, name, object())
+               for name in other.names):
+            found.append(other.id)
+    return tuple(found)
+
+
+def _still_a_stub(function: Any) -> bool:
+    import inspect
+
+    try:
+        return "raise NotImplementedError" in inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+
+
+def _teardown_owner(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], exercise_id: str) -> str:
+    """The other exercise whose learner fixture raised in this teardown (a wider-scoped fixture ends here)."""
+    chapter = _chapter_of(item)
+    if chapter is None:
+        return ""
+    folder = (ROOT / current_target()).resolve()
+    for entry in reversed(excinfo.traceback):
+        if Path(str(entry.path)).resolve().is_relative_to(folder):
+            function = entry.name
+            for other in catalog.load().in_chapter(chapter.id):
+                if other.id != exercise_id and other.kind == "fixture" and function in other.names:
+                    return other.id
+            return ""
+    return ""
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else text

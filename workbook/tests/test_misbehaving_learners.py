@@ -1,0 +1,103 @@
+"""Learner code that misbehaves costs only its own exercise, and never passes one it did not finish.
+
+Each test writes the reference solution of chapter 00 plus one misbehaviour into a throw-away
+copy of the workbook and grades it through the real command line (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+SOLVED = {"00.1": "passed", "00.2": "passed"}
+
+
+def _grade_with(workbook_copy, extra: str, **env: str):
+    solution = workbook_copy.solution_text("00_welcome")
+    workbook_copy.write_exercise("00_welcome", solution + "\n\n" + extra)
+    return workbook_copy.grade("00", env={"WORKBOOK_CHAPTER_BUDGET": "30", **env})
+
+
+def test_skipped_learner_tests_score_nothing(workbook_copy):
+    graded = _grade_with(workbook_copy, (
+        "for _name in [n for n in dict(globals()) if n.startswith('test_is_palindrome')]:\n"
+        "    del globals()[_name]\n\n"
+        "@pytest.mark.skip\n@pytest.mark.asyncio\nasync def test_is_palindrome_later():\n    assert False\n"))
+    assert graded.status("00.3") == "failed", "a skipped test checks nothing: it cannot catch a bug"
+    assert "skipped" in graded.exercise("00.3")["message"]
+
+
+@pytest.mark.parametrize("stop", ["raise KeyboardInterrupt", "pytest.exit('bye', returncode=0)"])
+def test_a_learner_test_that_stops_the_session_never_passes_its_exercise(workbook_copy, stop):
+    graded = _grade_with(workbook_copy, f"@pytest.mark.asyncio\nasync def test_is_palindrome_stop():\n    {stop}\n")
+    assert graded.statuses() == {**SOLVED, "00.3": "error"}, "finished exercises keep their grade; the rest is not graded"
+    message = graded.exercise("00.3")["message"]
+    assert "test_is_palindrome_stop" in message and "line" in message
+    assert graded.returncode == 1
+
+
+def test_a_file_that_closes_stdout_at_import_costs_nothing_else(workbook_copy):
+    graded = _grade_with(workbook_copy, "import sys\nsys.stdout.close()\n")
+    assert graded.statuses() == {**SOLVED, "00.3": "passed"}
+
+
+def test_a_test_that_closes_stdout_does_not_break_the_tests_after_it(workbook_copy):
+    graded = _grade_with(workbook_copy, (
+        "import sys\n\n@pytest.mark.asyncio\nasync def test_is_palindrome_closes():\n"
+        "    sys.stdout.close()\n    sys.stderr.close()\n    assert await is_palindrome('abba')\n"))
+    assert graded.statuses() == {**SOLVED, "00.3": "passed"}
+
+
+def test_a_signal_to_the_parent_process_does_not_kill_the_grader(workbook_copy):
+    graded = _grade_with(workbook_copy, (
+        "import os, signal\n\n@pytest.mark.asyncio\nasync def test_is_palindrome_kills():\n"
+        "    os.kill(os.getppid(), signal.SIGTERM)\n    assert await is_palindrome('abba')\n"))
+    assert graded.statuses() == {**SOLVED, "00.3": "passed"}
+
+
+def test_a_forked_child_neither_holds_the_grader_nor_outlives_it(workbook_copy):
+    started = time.monotonic()
+    graded = _grade_with(workbook_copy, (
+        "import os, time as _time\n\n@pytest.mark.asyncio\nasync def test_is_palindrome_forks():\n"
+        "    if os.fork() == 0:\n        _time.sleep(61.25)\n        os._exit(0)\n"
+        "    assert await is_palindrome('abba')\n"))
+    assert graded.statuses() == {**SOLVED, "00.3": "passed"}
+    assert time.monotonic() - started < 25, "the grader must not wait for the chapter's budget (30 s)"
+    assert not _running("61.25"), "the forked child must be gone when the grade is reported"
+
+
+@pytest.mark.parametrize("new_session", [False, True])
+def test_processes_a_learner_starts_are_gone_when_the_grade_is_reported(workbook_copy, new_session):
+    marker = f"{297 + new_session}.375"
+    graded = _grade_with(workbook_copy, (
+        f"import subprocess\nsubprocess.Popen(['sleep', '{marker}'], start_new_session={new_session})\n"))
+    assert graded.statuses() == {**SOLVED, "00.3": "passed"}
+    assert not _running(marker), "a process started by learner code must not outlive the grade"
+
+
+def test_a_module_scoped_fixture_failing_in_its_teardown_costs_its_own_exercise(workbook_copy):
+    solution = workbook_copy.solution_text("00_welcome")
+    broken = solution.replace("@pytest_asyncio.fixture\nasync def inbox", '@pytest_asyncio.fixture(scope="module", '
+                              'loop_scope="module")\nasync def inbox', 1)
+    assert broken != solution
+    broken = broken.replace("        queue.get_nowait()\n", "        queue.get_nowait()\n    raise SystemExit(3)\n", 1)
+    workbook_copy.write_exercise("00_welcome", broken)
+    graded = workbook_copy.grade("00")
+    assert graded.status("00.3") == "passed", graded.report
+    assert graded.status("00.2") != "passed"
+
+
+def test_memory_a_chapter_may_use_is_limited(workbook_copy):
+    graded = _grade_with(workbook_copy, (
+        "_countdown = countdown\n\nasync def countdown(start):\n    hog = bytearray(3 * 1024**3)\n"
+        "    return await _countdown(start)\n"), WORKBOOK_CHAPTER_MEMORY="1024")
+    assert graded.status("00.1") == "failed"
+    assert "memory" in graded.exercise("00.1")["message"].lower()
+    assert graded.status("00.2") == "passed"
+
+
+def _running(marker: str) -> bool:
+    found = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+    return bool(found.stdout.strip())
