@@ -147,12 +147,14 @@ async def run_databases() -> set[str]:
 def killed() -> tuple[bool, str]:
     before = asyncio.run(run_databases())
     caught: set[str] = set()
+    killed_pid = 0
     for _attempt in range(5):
         process = _cli("grade", "--target", "solutions")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and process.poll() is None:
-            caught = asyncio.run(run_databases()) - before
+            caught = {name for name in asyncio.run(run_databases()) - before if f"_{process.pid}_" in name}
             if caught:
+                killed_pid = process.pid
                 os.killpg(process.pid, signal.SIGKILL)
                 break
             time.sleep(0.01)
@@ -167,7 +169,9 @@ def killed() -> tuple[bool, str]:
     # database once it is older than any creation could take (services._UNLABELLED_AFTER_SECONDS).
     time.sleep(max(0.0, services._UNLABELLED_AFTER_SECONDS + 1 - (time.monotonic() - killed_at)))
     _exit_code("services", "clean")
-    left = asyncio.run(run_databases()) - before  # everything the killed run made, seen or not
+    # Everything the killed run made, seen or not; only its own (the names carry its process id):
+    # other gradings may share the server.
+    left = {name for name in asyncio.run(run_databases()) - before if f"_{killed_pid}_" in name}
     orphans = _grading_processes()
     return next_ok and not left and not orphans, (
         f"killed a run holding {len(caught)} database(s); next run passed: {next_ok}; "

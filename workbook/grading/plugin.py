@@ -26,7 +26,7 @@ import pytest
 
 from workbook import ROOT, catalog
 from workbook.grading import diagnose, handoff
-from workbook.grading.records import End, Kind, Log, Outcome, Phase, Planned, Record, Role, to_line
+from workbook.grading.records import End, Item, Kind, Log, Outcome, Phase, Planned, Record, Role, Started, to_line
 from workbook.grading.verdict import ChapterRun, exercise_results, summary_lines
 from workbook.testing import TARGETS, TargetImportError, Variant, current_target, kept_streams, mutation_setup_of
 
@@ -43,13 +43,17 @@ class RunState:
     servers: handoff.ChapterServers = field(default_factory=handoff.ChapterServers)
     #: the test running now, for an interruption's message
     current: str = ""
+    #: nodeid -> exercise id of every collected grading test
+    exercises: dict[str, str] = field(default_factory=dict)
     interruption: str = ""
 
-    def add(self, item: Record | Planned | End) -> None:
+    def add(self, item: Item) -> None:
         if isinstance(item, Record):
             self.log.records.append(item)
         elif isinstance(item, Planned):
             self.log.planned.append(item)
+        elif isinstance(item, Started):
+            self.log.started.append(item)
         else:
             self.log.end = item
         if self.file is not None:
@@ -60,6 +64,9 @@ class RunState:
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self.current = nodeid
+        exercise = self.exercises.get(nodeid)
+        if exercise:
+            self.add(Started(exercise=exercise, nodeid=nodeid))
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Learner code raised KeyboardInterrupt or called pytest.exit(): say so, with its line."""
@@ -87,6 +94,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write one JSON line per test phase to PATH (used by `python -m workbook grade`)")
     group.addoption("--workbook-target", choices=TARGETS, default=None,
                     help="grade exercises/ (default) or solutions/; same as WORKBOOK_TARGET")
+    group.addoption("--workbook-select", metavar="IDS", default=None,
+                    help="run only the tests of these exercises (comma-separated ids)")
     group.addoption("--workbook-random-order", metavar="SEED", type=int, default=None,
                     help="run the tests in a random order drawn from SEED (to prove results do not depend on order)")
 
@@ -149,6 +158,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     yield
     for index, item in enumerate(items):  # as written (and parametrized): before any shuffling below
         item.stash[_ORDER] = index
+    wanted = config.getoption("--workbook-select", None)
+    if wanted:
+        keep = set(wanted.split(","))
+        dropped = [item for item in items if _exercise_of(item) not in keep]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [item for item in items if _exercise_of(item) in keep]
     seed = config.getoption("--workbook-random-order", None)
     if seed is not None:
         random.Random(seed).shuffle(items)
@@ -160,6 +176,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     for item in session.items:
         exercise = _exercise_of(item)
         if exercise is not None:
+            run.exercises[item.nodeid] = exercise
             run.add(Planned(exercise=exercise, nodeid=item.nodeid, role=_variant_of(item).role))
     # The grader resolves the servers and creates this process's run database while this process
     # starts and collects; take its hand-off here, outside any test's time budget.
@@ -262,7 +279,8 @@ def _results(run: RunState) -> list[Any]:
     ids = sorted({r.exercise for r in run.log.records} | {p.exercise for p in run.log.planned})
     exercises = [cat.exercise(i) for i in ids]
     exitstatus = run.log.end.exitstatus if run.log.end else 0
-    runs = {c.id: ChapterRun(chapter=c, log=run.log, returncode=exitstatus) for c in {e.chapter for e in exercises}}
+    runs = {e.id: ChapterRun(chapter=e.chapter, log=run.log, returncode=exitstatus, selected=tuple(ids))
+            for e in exercises}
     return exercise_results(exercises, runs)
 
 

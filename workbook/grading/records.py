@@ -4,10 +4,11 @@ The child's plugin (`workbook.grading.plugin`) writes them; the grader reads the
 `read_log` and hands them to `workbook.grading.verdict`. The format is internal to one
 grading run (the stable contract is the JSON report of `workbook.report`).
 
-Three kinds of line:
+Four kinds of line:
 - ``planned``: a test that was collected, before any test runs; an exercise whose planned
   tests did not all finish was not graded to its end (the process hung, crashed or was
   interrupted);
+- ``started``: a test began (if its teardown never comes, it is the one that broke the run);
 - ``phase``: the outcome of one phase (setup, call, teardown) of one test, or one collection
   error;
 - ``end``: the session reached its end, with pytest's exit status and, when learner code
@@ -97,6 +98,14 @@ class Planned:
 
 
 @dataclass(frozen=True)
+class Started:
+    """A test began: if its teardown never comes, it is the one that hung, crashed or stopped the session."""
+
+    exercise: str
+    nodeid: str
+
+
+@dataclass(frozen=True)
 class End:
     """The session reached its end."""
 
@@ -111,6 +120,7 @@ class Log:
 
     records: list[Record] = field(default_factory=list)
     planned: list[Planned] = field(default_factory=list)
+    started: list[Started] = field(default_factory=list)
     end: End | None = None
 
     def of(self, exercise_id: str) -> list[Record]:
@@ -120,16 +130,21 @@ class Log:
         return [p for p in self.planned if p.exercise == exercise_id]
 
 
-def to_line(item: Record | Planned | End) -> str:
-    kind = {Record: "phase", Planned: "planned", End: "end"}[type(item)]
+Item = Record | Planned | Started | End
+
+
+def to_line(item: Item) -> str:
+    kind = {Record: "phase", Planned: "planned", Started: "started", End: "end"}[type(item)]
     return json.dumps({"type": kind, **asdict(item)}, ensure_ascii=False) + "\n"
 
 
-def from_line(line: str) -> Record | Planned | End:
+def from_line(line: str) -> Item:
     raw = json.loads(line)
     kind = raw.pop("type")
     if kind == "end":
         return End(**raw)
+    if kind == "started":
+        return Started(**raw)
     if kind == "planned":
         return Planned(exercise=raw["exercise"], nodeid=raw["nodeid"], role=Role(raw["role"]))
     return Record(**{**raw, "phase": Phase(raw["phase"]), "outcome": Outcome(raw["outcome"]), "kind": Kind(raw["kind"]),
@@ -150,6 +165,8 @@ def read_log(path: Path) -> Log:
             log.records.append(item)
         elif isinstance(item, Planned):
             log.planned.append(item)
+        elif isinstance(item, Started):
+            log.started.append(item)
         else:
             log.end = item
     return log

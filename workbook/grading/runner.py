@@ -34,7 +34,7 @@ from pathlib import Path
 from workbook import ROOT, catalog, services, untrimmed_pytest_output
 from workbook.grading import handoff
 from workbook.grading.records import read_log
-from workbook.grading.verdict import ChapterRun, exercise_results
+from workbook.grading.verdict import ChapterRun, exercise_results, unfinished_exercises, unfinished_tests
 from workbook.report import Report
 
 #: Wall-clock budget for one chapter's grading process (README, "Time budgets").
@@ -52,10 +52,13 @@ class GradingStopped(KeyboardInterrupt):
 
 
 def grade(selection: list[str] | None = None, *, target: str = "exercises",
-          on_chapter_done: Callable[[ChapterRun], None] | None = None,
           budget: float = CHAPTER_BUDGET, jobs: int | None = None,
           pytest_args: tuple[str, ...] = ()) -> tuple[Report, list[ChapterRun]]:
-    """Grade the selected exercises (all by default) of `target` ("exercises" or "solutions")."""
+    """Grade the selected exercises (all by default) of `target` ("exercises" or "solutions").
+
+    Returns the report and every chapter process that ran (a chapter whose process hung, crashed
+    or was stopped by learner code runs again for the exercises it left ungraded).
+    """
     cat = catalog.load()
     exercises = cat.select(selection or [])
     chapters = [c for c in cat.chapters if any(e.chapter.id == c.id for e in exercises)]
@@ -66,22 +69,43 @@ def grade(selection: list[str] | None = None, *, target: str = "exercises",
         preparation = _Preparation(chapters)
         pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="workbook-chapter")
         try:
-            def run(chapter: catalog.Chapter) -> ChapterRun:
-                result = _run_chapter(chapter, env, Path(scratch), budget, pytest_args, preparation, processes)
-                if on_chapter_done:
-                    on_chapter_done(result)
-                return result
+            def run(chapter: catalog.Chapter) -> list[ChapterRun]:
+                wanted = tuple(e.id for e in exercises if e.chapter.id == chapter.id)
+                return _run_until_graded(chapter, wanted, env, Path(scratch), budget, pytest_args, preparation,
+                                         processes)
 
             futures = [pool.submit(run, chapter) for chapter in chapters]
-            runs = [future.result() for future in futures]
+            runs = [attempt for future in futures for attempt in future.result()]
         except KeyboardInterrupt:
             processes.stop_all()
             raise GradingStopped() from None
         finally:
             pool.shutdown(wait=True)
             preparation.close()
-    by_chapter = {r.chapter.id: r for r in runs}
-    return Report(target=target, results=exercise_results(exercises, by_chapter)), runs
+    graded_by = {exercise_id: run for run in runs for exercise_id in run.selected}
+    return Report(target=target, results=exercise_results(exercises, graded_by)), runs
+
+
+def _run_until_graded(chapter: catalog.Chapter, wanted: tuple[str, ...], env: dict[str, str], scratch: Path,
+                      budget: float, pytest_args: tuple[str, ...], preparation: _Preparation,
+                      processes: _Processes) -> list[ChapterRun]:
+    """Run the chapter; when its process hung, crashed or was stopped by learner code, run it again
+    for the exercises that were not graded, without the one that broke it: a broken exercise
+    costs only itself. Each run grades at least one more exercise, so this ends."""
+    attempts: list[ChapterRun] = []
+    select = wanted
+    while select:
+        attempt = _run_chapter(chapter, env, scratch, budget, pytest_args, preparation, processes,
+                               select=select, number=len(attempts))
+        attempts.append(attempt)
+        if processes.stopped or attempt.environment:
+            break
+        culprits = set(unfinished_tests(attempt.log).values())
+        left = tuple(e for e in select if e in unfinished_exercises(attempt) and e not in culprits)
+        if not culprits or left == select:
+            break
+        select = left
+    return attempts
 
 
 class _Processes:
@@ -237,9 +261,12 @@ def _command(chapter: catalog.Chapter, results: Path, env: dict[str, str], pytes
 
 
 def _run_chapter(chapter: catalog.Chapter, env: dict[str, str], scratch: Path, budget: float,
-                 pytest_args: tuple[str, ...], preparation: _Preparation, processes: _Processes) -> ChapterRun:
-    results = scratch / f"{chapter.stem}.jsonl"
-    output = scratch / f"{chapter.stem}.out"
+                 pytest_args: tuple[str, ...], preparation: _Preparation, processes: _Processes, *,
+                 select: tuple[str, ...], number: int = 0) -> ChapterRun:
+    results = scratch / f"{chapter.stem}.{number}.jsonl"
+    output = scratch / f"{chapter.stem}.{number}.out"
+    if set(select) != {e.id for e in catalog.load().in_chapter(chapter.id)}:
+        pytest_args = (*pytest_args, f"--workbook-select={','.join(select)}")
     env = dict(env)
     pass_fds: tuple[int, ...] = ()
     write_fd = -1
@@ -275,7 +302,7 @@ def _run_chapter(chapter: catalog.Chapter, env: dict[str, str], scratch: Path, b
     text = output.read_bytes()[-_OUTPUT_TAIL:].decode("utf-8", errors="replace")
     return ChapterRun(chapter=chapter, log=read_log(results), timed_out=timed_out, stopped=processes.stopped,
                       returncode=process.returncode, output=text, seconds=seconds, environment=problem,
-                      budget=budget)
+                      budget=budget, selected=select)
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -17,6 +17,7 @@ The rules, in order (first match wins):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -32,14 +33,12 @@ ENVIRONMENT_PREFIX = "Environment problem (not your code): "
 NOT_STARTED = "Not started: the stub still raises NotImplementedError."
 _NO_TEST_RAN = "No grading test ran for this exercise. This is a bug in the workbook: please report it."
 _CHAPTER_TIMEOUT = (
-    "Grading chapter {chapter} was stopped after {budget:.0f} s. Something in exercises/{stem}.py never "
-    "finishes (an endless loop, or a blocking call at import?). The other chapters were graded."
+    "Grading chapter {chapter} was stopped after {budget:.0f} s{during}. Something in exercises/{stem}.py never "
+    "finishes (an endless loop, or a blocking call at import?). The other exercises were graded without it."
 )
 _CRASHED = "The grading process for chapter {chapter} stopped unexpectedly ({how}):\n{tail}"
-_NO_OUTPUT = ("It printed nothing: does your code call os._exit() or kill its own process, or crash Python? "
-              "The exercises graded before that point are reported as usual.")
-_INTERRUPTED = ("Not graded: {interruption} That stopped the grading of chapter {chapter} before this exercise's "
-                "tests all ran; the exercises graded before it are reported as usual.")
+_NO_OUTPUT = "It printed nothing: does your code call os._exit() or kill its own process, or crash Python?"
+_INTERRUPTED = "Not graded: {interruption}"
 _STOPPED_EARLY = ("Not graded: the grading session of chapter {chapter} ended before this exercise's tests all "
                   "ran (does your code stop pytest's session, e.g. `session.shouldstop`?).")
 _STOPPED_BY_USER = "Not graded: the grading was stopped (Ctrl+C) before this exercise's tests all ran."
@@ -63,6 +62,11 @@ class ChapterRun:
     environment: str = ""
     #: the wall-clock budget the process had
     budget: float = 60.0
+    #: the exercises this process graded
+    selected: tuple[str, ...] = ()
+
+    def chapter_exercises(self) -> list[Exercise]:
+        return catalog.load().in_chapter(self.chapter.id)
 
     @property
     def ended_normally(self) -> bool:
@@ -72,15 +76,28 @@ class ChapterRun:
 
 
 def exercise_results(exercises: list[Exercise], runs: dict[str, ChapterRun]) -> list[ExerciseResult]:
-    """The result of each exercise, from the run of its chapter."""
+    """The result of each exercise, from the chapter process that graded it (`runs`: exercise id -> run)."""
     cache: dict[str, ExerciseResult] = {}
 
     def result_of(exercise: Exercise) -> ExerciseResult:
         if exercise.id not in cache:
-            cache[exercise.id] = _result(exercise, runs[exercise.chapter.id], result_of)
+            cache[exercise.id] = _result(exercise, runs[exercise.id], result_of)
         return cache[exercise.id]
 
     return [result_of(e) for e in exercises]
+
+
+def unfinished_tests(log: Log) -> dict[str, str]:
+    """Tests that began but never reached their teardown: nodeid -> exercise id."""
+    ended = {r.nodeid for r in log.records if r.phase is Phase.TEARDOWN}
+    began = [(s.nodeid, s.exercise) for s in log.started]
+    began += [(r.nodeid, r.exercise) for r in log.records if r.phase is Phase.SETUP]
+    return {nodeid: exercise for nodeid, exercise in began if nodeid not in ended}
+
+
+def unfinished_exercises(run: ChapterRun) -> set[str]:
+    """The exercises of `run` that were not graded to their end."""
+    return {e.id for e in run.chapter_exercises() if e.id in run.selected and _unfinished(e, run)}
 
 
 def _result(exercise: Exercise, run: ChapterRun, result_of: Callable[[Exercise], ExerciseResult]) -> ExerciseResult:
@@ -127,8 +144,11 @@ def _unfinished(exercise: Exercise, run: ChapterRun) -> bool:
 
 def _not_graded(exercise: Exercise, run: ChapterRun, make: Callable[..., ExerciseResult]) -> ExerciseResult:
     chapter = exercise.chapter
+    running = [nodeid.split("::")[-1].split("[")[0] for nodeid in unfinished_tests(run.log)]
+    during = f", during {running[0]}" if running else ""
     if run.timed_out:
-        return make(Status.TIMEOUT, _CHAPTER_TIMEOUT.format(chapter=chapter.id, budget=run.budget, stem=chapter.stem))
+        return make(Status.TIMEOUT, _CHAPTER_TIMEOUT.format(chapter=chapter.id, budget=run.budget, stem=chapter.stem,
+                                                             during=during))
     if run.stopped:
         return make(Status.ERROR, _STOPPED_BY_USER)
     end = run.log.end
@@ -136,9 +156,15 @@ def _not_graded(exercise: Exercise, run: ChapterRun, make: Callable[..., Exercis
         return make(Status.ERROR, _INTERRUPTED.format(interruption=end.interruption, chapter=chapter.id))
     if end is not None and run.returncode == end.exitstatus and end.exitstatus in (0, 1):
         return make(Status.ERROR, _STOPPED_EARLY.format(chapter=chapter.id))
-    how = _how_it_ended(run.returncode)
-    tail = "\n".join(run.output.strip().splitlines()[-8:]) or _NO_OUTPUT
-    return make(Status.ERROR, _CRASHED.format(chapter=chapter.id, how=how, tail=tail))
+    how = _how_it_ended(run.returncode) + during
+    return make(Status.ERROR, _CRASHED.format(chapter=chapter.id, how=how, tail=_meaningful_tail(run.output)))
+
+
+def _meaningful_tail(output: str) -> str:
+    """The last lines the process printed, without pytest's progress marks; a hint when there are none."""
+    progress = re.compile(r"^[.FEsxX]*\s*(\[\s*\d+%\])?$")
+    lines = [line for line in output.strip().splitlines() if line.strip() and not progress.match(line.strip())]
+    return "\n".join(lines[-8:]) or _NO_OUTPUT
 
 
 def _how_it_ended(returncode: int) -> str:

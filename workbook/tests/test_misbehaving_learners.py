@@ -99,5 +99,28 @@ def test_memory_a_chapter_may_use_is_limited(workbook_copy):
 
 
 def _running(marker: str) -> bool:
-    found = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+    found = subprocess.run(["pgrep", "-f", "--", marker], capture_output=True, text=True)
     return bool(found.stdout.strip())
+
+
+def test_ctrl_c_stops_a_hung_grading_at_once_and_leaves_no_process(workbook_copy):
+    import os
+    import signal
+    import sys
+
+    solution = workbook_copy.solution_text("00_welcome")
+    workbook_copy.write_exercise("00_welcome", solution + (
+        "\n\nimport signal as _signal, time as _time\n\n@pytest.mark.asyncio\nasync def test_is_palindrome_hangs():\n"
+        "    _signal.pthread_sigmask(_signal.SIG_BLOCK, {_signal.SIGALRM})\n    while True:\n        _time.sleep(0.0625)\n"))
+    env = {**os.environ, "WORKBOOK_NO_BOOTSTRAP": "1", "WORKBOOK_CHAPTER_BUDGET": "60"}
+    env.pop("WORKBOOK_TARGET", None)
+    grader = subprocess.Popen([sys.executable, "-m", "workbook", "grade", "00"], cwd=workbook_copy.root, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not _running(f"--rootdir={workbook_copy.root}"):
+        time.sleep(0.05)
+    time.sleep(1.5)  # the hanging test is running by now
+    grader.send_signal(signal.SIGINT)
+    _out, err = grader.communicate(timeout=15)  # not the chapter's 60 s budget
+    assert grader.returncode == 130, err
+    assert not _running(f"--rootdir={workbook_copy.root}"), "Ctrl+C must stop every chapter process"

@@ -32,11 +32,12 @@ def _run(records: list[Record], *, end: End | None = End(0), returncode: int | N
     planned = [Planned(r.exercise, r.nodeid, r.role) for r in records if r.phase is Phase.SETUP]
     log = Log(records=records, planned=planned, end=end)
     code = returncode if returncode is not None else (end.exitstatus if end else -9)
-    return ChapterRun(chapter=IMPLEMENT.chapter, log=log, returncode=code, **facts)  # type: ignore[arg-type]
+    return ChapterRun(chapter=IMPLEMENT.chapter, log=log, returncode=code,  # type: ignore[arg-type]
+                      selected=("00.1", "00.2", "00.3"), **facts)
 
 
 def _result(exercise: catalog.Exercise, run: ChapterRun):
-    return exercise_results([exercise], {exercise.chapter.id: run})[0]
+    return exercise_results([exercise], {exercise.id: run})[0]
 
 
 def _learner_tests(outcomes: dict[str, Outcome], caught: dict[str, set[str]]) -> list[Record]:
@@ -122,7 +123,7 @@ def test_a_chapter_over_its_budget_times_out_its_unfinished_exercises_only():
     done = _phases("00.1", "test_a")
     unfinished = _phases("00.2", "test_b", order=1)[:1]
     run = _run(done + unfinished, end=None, timed_out=True)
-    results = exercise_results([IMPLEMENT, CAT.exercise("00.2")], {"00": run})
+    results = exercise_results([IMPLEMENT, CAT.exercise("00.2")], {"00.1": run, "00.2": run})
     assert [r.status for r in results] == [Status.PASSED, Status.TIMEOUT]
 
 

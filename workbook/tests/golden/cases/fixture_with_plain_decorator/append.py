@@ -1,0 +1,5 @@
+@pytest.fixture
+async def bag():
+    items = ["apple"]
+    yield items
+    items.clear()

@@ -1,0 +1,4 @@
+import time as _time
+
+while True:
+    _time.sleep(0.05)

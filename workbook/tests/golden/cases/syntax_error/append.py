@@ -1,0 +1,2 @@
+async def add(a, b)
+    return a + b

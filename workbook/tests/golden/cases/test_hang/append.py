@@ -1,0 +1,2 @@
+async def add(a, b):
+    await asyncio.Event().wait()
