@@ -182,7 +182,13 @@ def _relative(path: Path) -> str:
 
 @functools.cache
 def load(path: Path = CATALOG_PATH) -> Catalog:
-    """Read and parse the catalog (cached: the file does not change during a run)."""
+    """Read and parse the catalog; cached until the file changes."""
+    stat = path.stat()
+    return _load(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: Path, _mtime_ns: int, _size: int) -> Catalog:
     with open(path, "rb") as handle:
         raw = tomllib.load(handle)
     chapters = tuple(

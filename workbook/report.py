@@ -179,7 +179,7 @@ def render(report: Report, catalog: Catalog, *, plain: bool = False, width: int 
             result.exercise.kind,
             status if plain else f"[{_STYLE[result.status]}]{status}[/]",
             f"{result.points}/{result.exercise.points}",
-            "" if result.status in (Status.PASSED, Status.NOT_STARTED) else _first_lines(result.message, 4),
+            "" if result.status in (Status.PASSED, Status.NOT_STARTED) else _first_lines(result.message, 12),
             style=None,
         )
     console.print(table, markup=not plain, highlight=False)

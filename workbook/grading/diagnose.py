@@ -171,6 +171,12 @@ def _common_mistake(failure: Failure, text: str) -> tuple[Kind, str] | None:
         return Kind.ASSERTION, (f"There is no fixture named `{missing}` in {failure.learner_file} any more (deleted or "
                                 f"renamed?). The grading needs it: put it back (`git diff {failure.learner_file}` shows "
                                 "what changed).")
+    used = re.search(r"'coroutine' object (has no attribute '\w+'|is not \w+|does not support [\w ]+)|"
+                     r"type 'coroutine' has no len", text)
+    if used:
+        return Kind.ASSERTION, (f"{text.splitlines()[-1].strip()}{failure.where}: a coroutine was used as if it were its "
+                                "result, so the call that made it never ran. Put `await` in front of that call "
+                                "(e.g. `connection = await asyncpg.connect(...)`, `value = await client.get(key)`).")
     unawaited = _never_awaited(error)
     if unawaited:
         return Kind.ASSERTION, (f"`{unawaited}(...)` was called without `await`, so it never ran: put `await` in front "

@@ -81,3 +81,10 @@ def test_answers_probes_a_postgres_unix_socket_on_the_port_of_its_query(tmp_path
         server.listen()
         assert answers(url), "the embedded server's URL names its port in the query"
     assert not answers(f"postgresql://postgres@/postgres?host={tmp_path}"), "port 5432 has no socket here"
+
+
+def test_a_coroutine_used_as_its_result_is_explained_as_a_missing_await():
+    error = AttributeError("'coroutine' object has no attribute 'fetchval'")
+    kind, message = classify(_failure(error))
+    assert kind is Kind.ASSERTION
+    assert "await" in message and "line 9" in message and "fetchval" in message
