@@ -7,19 +7,20 @@ and port, so later runs reuse it and ``services stop`` stops exactly that proces
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
-from workbook.services._messages import _PACKAGES, EMBEDDED_PACKAGE_MISSING
+from workbook.services._messages import _PACKAGES, EMBEDDED_PACKAGE_MISSING, REDIS_LOCKED_MESSAGE
 from workbook.services._proc import (
     _PROBE_CONNECT_TIMEOUT,
     _STOP_TIMEOUT,
     _file_lock,
     _free_port,
     _pid_alive,
+    _process_mentions,
     _tail,
     _tail_text,
+    _terminate,
     _wait_until_dead,
     cache_dir,
 )
@@ -37,8 +38,14 @@ def _embedded_redis_url() -> str:
     root.mkdir(exist_ok=True)
     with _file_lock(cache_dir() / "redis.lock", "Redis"):
         state = _read_redis_state(root)
-        if state is not None and _redis_state_alive(state):
+        condition = _redis_condition(state) if state is not None else GONE
+        if state is not None and condition == READY:
             return f"redis://127.0.0.1:{state['port']}/0"
+        if state is not None and condition == LOCKED:
+            # Learner code shut the workbook out of its own server (CONFIG SET requirepass, ACL...).
+            # Replace it: starting another one beside it would leave this one running for ever.
+            if not _terminate(state["pid"], _STOP_TIMEOUT / 4):
+                raise _EmbeddedFailure(REDIS_LOCKED_MESSAGE.format(pid=state["pid"], port=state["port"]))
         port = _start_embedded_redis(root)
     return f"redis://127.0.0.1:{port}/0"
 
@@ -61,15 +68,39 @@ def _write_redis_state(root: Path, state: dict[str, int]) -> None:
     os.replace(temporary, root / "state.json")
 
 
-def _redis_state_alive(state: dict[str, int]) -> bool:
-    """True if the recorded server still runs and is the one answering on its port."""
-    if not _pid_alive(state["pid"]):
-        return False
+#: What :func:`_redis_condition` finds: the recorded server serves the workbook; it runs but
+#: refuses the workbook (a password, an ACL, a paused or moved listener); or it is not there.
+READY, LOCKED, GONE = "ready", "locked", "gone"
+
+
+def _redis_condition(state: dict[str, int]) -> str:
+    """READY, LOCKED or GONE: whether the server recorded in ``state`` still serves the workbook.
+
+    LOCKED needs proof that the recorded process is still our redis-server on its port (its command
+    line says so), so that a process id reused by some other program is never taken for ours.
+    """
+    pid, port = state["pid"], state["port"]
+    if not _pid_alive(pid):
+        return GONE
     try:
-        fields = _redis_info_fields("127.0.0.1", state["port"])
-    except (OSError, _RedisReplyError, ValueError):
-        return False
-    return fields.get("process_id") == str(state["pid"])
+        if _redis_info_fields("127.0.0.1", port).get("process_id") == str(pid):
+            return READY
+        return GONE  # another server answers on the port: ours is not there any more
+    except (OSError, _RedisReplyError, ValueError):  # NOAUTH, WRONGPASS, NOPERM, no answer
+        pass
+    return LOCKED if _is_our_server(pid, port) else GONE
+
+
+def _is_our_server(pid: int, port: int) -> bool:
+    """Whether ``pid``'s command line names a redis-server (or valkey-server) on ``port``.
+
+    The server shows ``<binary> 127.0.0.1:<port>`` as its process title; ``--port <port>`` is what
+    the workbook passed, seen where the title cannot be changed. Unreadable means no.
+    """
+    def mentions(text: str) -> bool:
+        return _process_mentions(pid, text, unreadable=False)
+
+    return mentions("-server") and (mentions(f"127.0.0.1:{port}") or mentions(f"--port {port}"))
 
 
 def _redis_server_binary() -> Path:
@@ -155,20 +186,19 @@ def _stop_embedded_redis(root: Path) -> str:
     if not _pid_alive(pid):
         (root / "state.json").unlink(missing_ok=True)
         return "embedded Redis: not running"
-    if not _redis_state_alive(state):
+    condition = _redis_condition(state)
+    if condition == GONE:
         return (f"embedded Redis: left alone: process {pid} from {root / 'state.json'} does not answer on "
                 f"port {port} as the workbook's server; if it is a leftover, stop it yourself (kill {pid})")
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=_PROBE_CONNECT_TIMEOUT) as connection:
-            connection.settimeout(2.0)
-            _redis_exchange(connection, [("SHUTDOWN", "NOSAVE")])
-    except (OSError, _RedisReplyError, ValueError):
-        pass  # SHUTDOWN closes the connection instead of answering
-    if not _wait_until_dead(pid, 2.0) and sys.platform != "win32":
-        import signal
-
-        os.kill(pid, signal.SIGTERM)
-    if not _wait_until_dead(pid, _STOP_TIMEOUT):
+    if condition == READY:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=_PROBE_CONNECT_TIMEOUT) as connection:
+                connection.settimeout(2.0)
+                _redis_exchange(connection, [("SHUTDOWN", "NOSAVE")])
+        except (OSError, _RedisReplyError, ValueError):
+            pass  # SHUTDOWN closes the connection instead of answering
+    # A LOCKED server (a learner's password) refuses SHUTDOWN: it is stopped by its pid.
+    if not _wait_until_dead(pid, 2.0 if condition == READY else 0.0) and not _terminate(pid, _STOP_TIMEOUT):
         return f"embedded Redis: asked process {pid} to stop, but it still runs; stop it yourself (kill {pid})"
     (root / "state.json").unlink(missing_ok=True)
     return f"embedded Redis: stopped (pid {pid}, port {port})"

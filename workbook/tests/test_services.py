@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -426,6 +427,66 @@ def test_concurrent_first_starts_share_one_server_and_stop_embedded_stops_them(
             "a stopped embedded server starts again, on its kept data, when a run needs it"
     finally:
         services.stop_embedded()
+
+
+def _servers_running_in(folder: Path) -> list[int]:
+    """Live processes whose working directory is ``folder`` (redis-server changes to its --dir)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if Path(os.readlink(entry / "cwd")) == folder and services._pid_alive(int(entry.name)):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _resolve_redis_in_a_new_process() -> str:
+    done = subprocess.run([sys.executable, "-c", "from workbook import services; print(services.resolve('redis').url)"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=30)
+    if "is not installed" in done.stderr:
+        pytest.skip("the embedded Redis is not installed here")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="counts processes through /proc")
+def test_a_password_set_by_learner_code_is_met_with_a_fresh_server_never_a_second_one(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cache = tmp_path / "locked-cache"
+    monkeypatch.setenv("WORKBOOK_CACHE_DIR", str(cache))
+    monkeypatch.setenv("WORKBOOK_SERVICES", "embedded")
+    locked: list[int] = []
+    try:
+        first = _resolve_redis_in_a_new_process()
+        locked = _servers_running_in(cache / "redis")
+        assert len(locked) == 1, f"one embedded redis-server per cache folder: {locked}"
+        learner = redis.Redis.from_url(first)
+        learner.config_set("requirepass", "learner-secret")  # what a learner's code may do
+        learner.close()
+
+        second = _resolve_redis_in_a_new_process()
+        running = _servers_running_in(cache / "redis")
+        assert len(running) == 1, f"a locked server is replaced, never joined by a second one: {running}"
+        assert running != locked, "the server that refuses the workbook is stopped"
+        fresh = redis.Redis.from_url(second)
+        try:
+            assert fresh.ping(), "the fresh server answers without the learner's password"
+        finally:
+            fresh.close()
+
+        learner = redis.Redis.from_url(second)
+        learner.config_set("requirepass", "learner-secret")
+        learner.close()
+        assert any("refuses the workbook" in line for line in services.embedded_status()), \
+            "`services status` says the server is locked"
+        assert any("Redis: stopped" in line for line in services.stop_embedded()), \
+            "`services stop` stops a server locked by a password too"
+        assert _servers_running_in(cache / "redis") == [], "no embedded redis-server is left running"
+    finally:
+        services.stop_embedded()
+        for pid in _servers_running_in(cache / "redis"):  # what a failing run would leave behind
+            os.kill(pid, signal.SIGKILL)
 
 
 # --- isolation -----------------------------------------------------------------------------------
