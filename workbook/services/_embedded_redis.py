@@ -94,12 +94,15 @@ def _redis_condition(state: dict[str, int]) -> str:
     pid, port = state["pid"], state["port"]
     if not _pid_alive(pid):
         return GONE
-    try:
-        if _redis_info_fields("127.0.0.1", port).get("process_id") == str(pid):
-            return READY
-        return GONE  # another server answers on the port: ours is not there any more
-    except (OSError, _RedisReplyError, ValueError):  # NOAUTH, WRONGPASS, NOPERM, no answer
-        pass
+    for timeout in (1.0, 3.0):  # a busy machine may be slow to answer; a server that hangs never does
+        try:
+            fields = _redis_info_fields("127.0.0.1", port, timeout)
+        except TimeoutError:
+            continue
+        except (OSError, _RedisReplyError, ValueError):  # NOAUTH, WRONGPASS, NOPERM; nothing listening
+            break
+        # Another server answering on the port means ours is not there any more.
+        return READY if fields.get("process_id") == str(pid) else GONE
     return LOCKED if _is_our_server(pid, port) else GONE
 
 
