@@ -17,7 +17,7 @@ import importlib
 from types import ModuleType
 
 #: pytest options for tests run in a notebook: short output, no colours (stored outputs must be plain text).
-PYTEST_OPTIONS = ("-q", "--color=no", "-p", "no:cacheprovider", "-p", "no:randomly",
+PYTEST_OPTIONS = ("-q", "--color=no", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:valkey",
                   "-W", "ignore::DeprecationWarning:jupyter_client",
                   # pytest_asyncio imported by a cell before pytest's first run cannot be rewritten; harmless
                   "-W", "ignore::pytest.PytestAssertRewriteWarning",

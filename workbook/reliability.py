@@ -133,28 +133,34 @@ def _exit_code(*args: str) -> int:
     return process.returncode
 
 
-async def run_databases() -> set[str]:
-    """The names of the run databases (wbrun_*) on the PostgreSQL in use."""
+async def run_databases(pid: int | None = None) -> set[str]:
+    """The names of the run databases (wbrun_*) on the PostgreSQL in use; with `pid`, only that process's.
+
+    Other grading runs (a classmate's, another checkout's) may use the same server at the same time:
+    a check of what one run left must look only at names carrying its process id,
+    wbrun_<time>_<pid>_<hex>, and compare with what existed before it started.
+    """
+    import re
+
     import asyncpg
 
     connection = await asyncpg.connect(services.resolve("postgres").url)
     try:
-        return {r["datname"] for r in await connection.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'wbrun\\_%'")}
+        names = {r["datname"] for r in await connection.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'wbrun\\_%'")}
     finally:
         await connection.close()
+    return names if pid is None else {n for n in names if re.fullmatch(rf"wbrun_\d+_{pid}_[0-9a-f]{{6}}", n)}
 
 
 def killed() -> tuple[bool, str]:
     before = asyncio.run(run_databases())
     caught: set[str] = set()
-    killed_pid = 0
     for _attempt in range(5):
         process = _cli("grade", "--target", "solutions")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and process.poll() is None:
-            caught = {name for name in asyncio.run(run_databases()) - before if f"_{process.pid}_" in name}
+            caught = asyncio.run(run_databases(process.pid)) - before
             if caught:
-                killed_pid = process.pid
                 os.killpg(process.pid, signal.SIGKILL)
                 break
             time.sleep(0.01)
@@ -163,15 +169,13 @@ def killed() -> tuple[bool, str]:
             break
     if not caught:
         return False, "could not catch a grading run while its database existed"
-    killed_at = time.monotonic()
+    killed_at, killed_pid = time.monotonic(), process.pid
     next_ok = _exit_code("grade", "--target", "solutions") == 0
     # The kill may have cut a CREATE DATABASE short of its label; cleaning recognises such a
     # database once it is older than any creation could take (services._UNLABELLED_AFTER_SECONDS).
     time.sleep(max(0.0, services._UNLABELLED_AFTER_SECONDS + 1 - (time.monotonic() - killed_at)))
     _exit_code("services", "clean")
-    # Everything the killed run made, seen or not; only its own (the names carry its process id):
-    # other gradings may share the server.
-    left = {name for name in asyncio.run(run_databases()) - before if f"_{killed_pid}_" in name}
+    left = asyncio.run(run_databases(killed_pid)) - before  # everything the killed run made, seen or not
     orphans = _grading_processes()
     return next_ok and not left and not orphans, (
         f"killed a run holding {len(caught)} database(s); next run passed: {next_ok}; "

@@ -20,11 +20,24 @@ from workbook.sandbox import copy_workbook
 
 
 @dataclass
+class Ran:
+    """A finished command of the copy: what subprocess.run gives, and the process id it ran as."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    #: A grading run's databases carry it (wbrun_<time>_<pid>_<hex>): other runs on the same server do not.
+    pid: int
+
+
+@dataclass
 class Graded:
     returncode: int
     stdout: str
     stderr: str
     report: dict
+    #: The grading process's id (see Ran.pid).
+    pid: int
 
     def status(self, exercise_id: str) -> str:
         return self.exercise(exercise_id)["status"]
@@ -49,29 +62,24 @@ class WorkbookCopy:
     def write_exercise(self, stem: str, text: str) -> None:
         self.exercise_file(stem).write_text(text, encoding="utf-8")
 
-    #: the process id of the last command run: run databases and key prefixes carry it in their names
-    last_pid: int = 0
-
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Ran:
         full_env = {**os.environ, "WORKBOOK_NO_BOOTSTRAP": "1", **(env or {})}
         full_env.pop("WORKBOOK_TARGET", None)
-        command = [sys.executable, "-m", "workbook", *args]
-        with subprocess.Popen(command, cwd=self.root, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) as process:
-            self.last_pid = process.pid
+        with subprocess.Popen([sys.executable, "-m", "workbook", *args], cwd=self.root, env=full_env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
             try:
-                out, err = process.communicate(timeout=timeout)
+                stdout, stderr = process.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
                 raise
-        return subprocess.CompletedProcess(command, process.returncode, out, err)
+        return Ran(process.returncode, stdout, stderr, process.pid)
 
     def grade(self, *args: str, env: dict[str, str] | None = None) -> Graded:
         report_path = self.root / "report.json"
         report_path.unlink(missing_ok=True)
         result = self.run("grade", *args, "--json", str(report_path), env=env)
         assert report_path.exists(), f"the report must always be written; stderr:\n{result.stderr}\nstdout:\n{result.stdout}"
-        return Graded(result.returncode, result.stdout, result.stderr, json.loads(report_path.read_text()))
+        return Graded(result.returncode, result.stdout, result.stderr, json.loads(report_path.read_text()), result.pid)
 
 
 @pytest.fixture(scope="session")

