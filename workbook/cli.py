@@ -129,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _grade(args: argparse.Namespace) -> int:
     from workbook.grading import runner as grader
-    from workbook.progress import State
+    from workbook.progress import remember
     from workbook.report import preload, render
 
     cat = catalog.load()
@@ -144,9 +144,7 @@ def _grade(args: argparse.Namespace) -> int:
     if args.json:
         report.write_json(args.json)
         print(f"JSON report written to {args.json}", file=sys.stderr)
-    state = State.load()
-    state.remember(report)
-    state.save()
+    remember(report)
     if report.all_passed:
         return EXIT_OK
     return EXIT_ENVIRONMENT if report.environment_problem else EXIT_FAILED
@@ -154,7 +152,7 @@ def _grade(args: argparse.Namespace) -> int:
 
 def _watch(args: argparse.Namespace) -> int:
     from workbook.grading import runner as grader
-    from workbook.progress import State
+    from workbook.progress import remember
     from workbook.report import render
 
     cat = catalog.load()
@@ -183,9 +181,7 @@ def _watch(args: argparse.Namespace) -> int:
               flush=True)
         report, _runs = grader.grade(wanted, target="exercises")
         print(render(report, cat), flush=True)
-        state = State.load()
-        state.remember(report)
-        state.save()
+        remember(report)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -220,89 +216,23 @@ def _hint(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_STATUS_MARK = {"passed": "✔", "failed": "✘", "not_started": "·", "error": "!", "timeout": "⧗"}
-#: The mark for an exercise a learner's report does not contain (they graded only some chapters).
-_NOT_IN_REPORT = "-"
-#: The mark for a status this version of the workbook does not know.
-_UNKNOWN_STATUS = "?"
-_LEGEND = ("Legend: ✔ passed  ✘ failed  · not started  ! error  ⧗ timeout  "
-           f"{_NOT_IN_REPORT} not in that learner's report (not graded)")
-#: How many exercises the "Fewest passes" line names.
-_STUCK_SHOWN = 3
-
-
 def _collect(args: argparse.Namespace) -> int:
-    import csv
+    from workbook import room
 
-    cat = catalog.load()
-    ids = [e.id for e in cat.exercises]
-    rows: list[tuple[str, dict]] = []
-    for path in args.reports:
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-            statuses = {e["id"]: e["status"] for e in report["exercises"]}
-            if not all(isinstance(status, str) for status in statuses.values()):
-                raise TypeError("an exercise's status is not a string")
-            rows.append((path.stem, {"score": report["score"], "max": report["max_score"], "statuses": statuses}))
-        except (OSError, ValueError, KeyError, TypeError) as problem:
-            print(f"Skipped {path}: not a workbook report ({type(problem).__name__}: {problem}). "
-                  "Reports come from `python -m workbook grade --json PATH`.", file=sys.stderr)
+    rows, problems = room.read_reports(args.reports)
+    for problem in problems:
+        print(problem, file=sys.stderr)
     if not rows:
         raise UsageProblem("none of the files given is a workbook report.")
-    rows.sort(key=lambda named: named[0])
-    for line in _collect_table(ids, rows):
-        print(line)
-    print(_LEGEND)
+    ids = [e.id for e in catalog.load().exercises]
+    print("\n".join(room.table(ids, rows)))
+    print(room.LEGEND)
     print()
-    print(_collect_summary(ids, rows))
+    print(room.summary(ids, rows))
     if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["learner", "score", "max_score", *ids])
-            for name, row in rows:
-                writer.writerow([name, row["score"], row["max"], *(row["statuses"].get(i, "") for i in ids)])
+        room.write_csv(args.csv, ids, rows)
         print(f"CSV written to {args.csv}", file=sys.stderr)
     return EXIT_OK
-
-
-def _collect_mark(statuses: dict[str, str], exercise_id: str) -> str:
-    if exercise_id not in statuses:
-        return _NOT_IN_REPORT
-    return _STATUS_MARK.get(statuses[exercise_id], _UNKNOWN_STATUS)
-
-
-def _collect_table(ids: list[str], rows: list[tuple[str, dict]]) -> list[str]:
-    """The learners' table: header and cells share one column width, so each mark sits under its id."""
-    column = max(len(i) for i in ids)
-    name_width = max(len("learner"), *(len(name) for name, _ in rows))
-    scores = [f"{row['score']}/{row['max']}" for _, row in rows]
-    score_width = max(len("score"), *(len(score) for score in scores))
-    lines = [f"{'learner':<{name_width}}  {'score':>{score_width}}  " + " ".join(f"{i:^{column}}" for i in ids)]
-    for (name, row), score in zip(rows, scores):
-        marks = " ".join(f"{_collect_mark(row['statuses'], i):^{column}}" for i in ids)
-        lines.append(f"{name:<{name_width}}  {score:>{score_width}}  {marks}")
-    return [line.rstrip() for line in lines]
-
-
-def _collect_summary(ids: list[str], rows: list[tuple[str, dict]]) -> str:
-    """Where the room is stuck, counting for each exercise only the learners whose report contains it."""
-    graded = {i: sum(i in row["statuses"] for _, row in rows) for i in ids}
-    passed = {i: sum(row["statuses"].get(i) == "passed" for _, row in rows) for i in ids}
-    position = {i: n for n, i in enumerate(ids)}
-    # Lowest pass rate first; on a tie, the exercise more learners graded (more evidence), then catalog order.
-    stuck = sorted((i for i in ids if graded[i] and passed[i] < graded[i]),
-                   key=lambda i: (passed[i] / graded[i], -graded[i], position[i]))[:_STUCK_SHOWN]
-    if stuck:
-        fewest = "; ".join(f"{i}: {passed[i]} of the {graded[i]} who graded it passed" for i in stuck)
-    elif any(graded.values()):
-        fewest = "none: everyone who graded an exercise passed it."
-    else:
-        fewest = "none: no report contains an exercise of this workbook."
-    summary = f"{len(rows)} learner{'s' if len(rows) != 1 else ''}. Fewest passes: {fewest}"
-    ungraded = [i for i in ids if not graded[i]]
-    if ungraded and len(ungraded) < len(ids):
-        summary += "\nNot graded by anyone: " + ", ".join(ungraded)
-    return summary
 
 
 def _exercise_id(token: str) -> str:
@@ -314,28 +244,9 @@ def _exercise_id(token: str) -> str:
 
 
 def _progress(_args: argparse.Namespace) -> int:
-    from workbook.progress import State
+    from workbook.progress import State, overview
 
-    cat = catalog.load()
-    state = State.load()
-    total = sum(e.points for e in cat.exercises)
-    score = 0
-    next_up: catalog.Exercise | None = None
-    for chapter in cat.chapters:
-        exercises = cat.in_chapter(chapter.id)
-        done = [e for e in exercises if state.last.get(e.id, {}).get("status") == "passed"]
-        score += sum(e.points for e in done)
-        bar = "".join("█" if e in done else "░" for e in exercises)
-        title = chapter.title if len(chapter.title) <= 62 else chapter.title[:61] + "…"
-        print(f"{chapter.id}  {title:<62} {bar} {len(done)}/{len(exercises)}")
-        if next_up is None:
-            next_up = next((e for e in exercises if e not in done), None)
-    print(f"\nScore: {score}/{total} (from your last gradings; `python -m workbook grade` refreshes it)")
-    if next_up is None:
-        print("Everything passes. Well done!")
-    else:
-        print(f"Next: {next_up.id} {next_up.title}: notebooks/{next_up.chapter.stem}.ipynb, "
-              f"then `python -m workbook grade {next_up.id}`.")
+    print(overview(State.load(), catalog.load()))
     return EXIT_OK
 
 

@@ -51,14 +51,12 @@ def grade(*selection: str) -> None:
     """Grade your exercises (a chapter "02" or ids "02.1") and print the table."""
     from workbook import catalog
     from workbook.grading import runner as grader
-    from workbook.progress import State
+    from workbook.progress import remember
     from workbook.report import render
 
     report, _runs = grader.grade(list(selection), target="exercises")
     print(render(report, catalog.load(), plain=True, width=100))
-    state = State.load()
-    state.remember(report)
-    state.save()
+    remember(report)
 
 
 @functools.cache

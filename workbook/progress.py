@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbook import ROOT
+from workbook.catalog import Catalog, Exercise
 from workbook.report import Report
 
 STATE_PATH = ROOT / ".workbook" / "state.json"
@@ -65,3 +66,35 @@ class State:
         shown = min(self.hints_seen.get(exercise_id, 0) + 1, len(hints))
         self.hints_seen[exercise_id] = shown
         return shown, hints[shown - 1]
+
+
+def overview(state: State, cat: Catalog) -> str:
+    """Progress through every chapter, the score, and what to do next."""
+    lines = []
+    total = sum(e.points for e in cat.exercises)
+    score = 0
+    next_up: Exercise | None = None
+    for chapter in cat.chapters:
+        exercises = cat.in_chapter(chapter.id)
+        done = [e for e in exercises if state.last.get(e.id, {}).get("status") == "passed"]
+        score += sum(e.points for e in done)
+        bar = "".join("█" if e in done else "░" for e in exercises)
+        title = chapter.title if len(chapter.title) <= 62 else chapter.title[:61] + "…"
+        lines.append(f"{chapter.id}  {title:<62} {bar} {len(done)}/{len(exercises)}")
+        if next_up is None:
+            next_up = next((e for e in exercises if e not in done), None)
+    lines.append(f"\nScore: {score}/{total} (from your last gradings; `python -m workbook grade` refreshes it)")
+    if next_up is None:
+        lines.append("Everything passes. Well done!")
+    else:
+        lines.append(f"Next: {next_up.id} {next_up.title}: notebooks/{next_up.chapter.stem}.ipynb, "
+                     f"then `python -m workbook grade {next_up.id}`.")
+    return "\n".join(lines)
+
+
+def remember(report: Report, path: Path | None = None) -> None:
+    """Keep a grading's results as the learner's progress (only for their own exercises/)."""
+    path = path or STATE_PATH
+    state = State.load(path)
+    state.remember(report)
+    state.save(path)
