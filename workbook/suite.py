@@ -103,7 +103,8 @@ class Suite:
         except subprocess.TimeoutExpired:
             code = f"still running after {_STEP_TIMEOUT} s, stopped"
         ok = code in allowed
-        print(f"-- {title}: {'passed' if ok else f'FAILED (exit {code})'} in {time.perf_counter() - started:.1f} s",
+        verdict = "passed" if ok else f"FAILED (exit {code})" if record else f"did not pass (exit {code})"
+        print(f"-- {title}: {verdict} in {time.perf_counter() - started:.1f} s",
               flush=True)
         if not ok and record:
             self.failures.append(title)
