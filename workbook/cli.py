@@ -410,7 +410,7 @@ def _open(args: argparse.Namespace) -> int:
 def _test(args: argparse.Namespace) -> int:
     from workbook import suite
 
-    return suite.run(quick=args.quick)
+    return suite.run(_service_environment(), quick=args.quick)
 
 
 def _dev(args: argparse.Namespace) -> int:

@@ -53,14 +53,15 @@ _STEP_TIMEOUT = 20 * 60  # seconds; a hung step fails CI instead of eating its w
 
 # --- python3 -m workbook test -------------------------------------------------------------------------
 
-def run(quick: bool = False) -> int:
-    """The full test suite with the current Python; 0 when every check passed."""
+def run(env: dict[str, str], quick: bool = False) -> int:
+    """The full test suite with the current Python; 0 when every check passed.
+
+    `env`: the environment for the steps, with DATABASE_URL/REDIS_URL naming the servers in use.
+    """
     from workbook import catalog
-    from workbook.cli import _service_environment
 
     print(f"Python {sys.version.split()[0]} at {sys.executable}", flush=True)
-    env = _service_environment()
-    env.pop("WORKBOOK_TARGET", None)
+    env = {k: v for k, v in env.items() if k != "WORKBOOK_TARGET"}
     python = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--color=yes"]
     suite = Suite()
 
