@@ -73,7 +73,7 @@ def run(env: dict[str, str], quick: bool = False) -> int:
     if problems:
         suite.failures.append("catalog and stubs")
     else:
-        print("  ✔ catalog valid; exercises/ match solutions/")
+        print("  ✔ catalog valid; every stub in exercises/ is generated from its current solution")
 
     suite.step("tooling: the workbook's own tests", python + ["workbook/tests", "-q"], env)
     # -W error: the reference solutions must not warn (deprecations, unclosed sessions, never-awaited coroutines)
