@@ -10,7 +10,6 @@ The workbook runs pytest-asyncio in strict mode: every async test needs
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 
 import pytest

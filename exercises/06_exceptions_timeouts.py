@@ -118,7 +118,8 @@ async def call_with_deadline(service: str, operation: Callable[[], Awaitable[T]]
     - when ServiceTimeout reaches the caller, the operation has already been cancelled and its
       cleanup (its `finally:` blocks) has run;
     - any other exception from the operation reaches the caller unchanged (a ValueError stays a
-      ValueError);
+      ValueError), and so does a TimeoutError that the operation raises itself (from a deadline of
+      its own, shorter than `seconds`): only the expiry of *your* deadline is a ServiceTimeout;
     - when the caller's own task is cancelled during the wait, CancelledError goes on up: a
       cancellation is not a timeout;
     - `seconds` must be more than 0: otherwise ValueError, and `operation` is not even called.

@@ -10,7 +10,6 @@ The workbook runs pytest-asyncio in strict mode: every async test needs
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 
 import pytest
@@ -152,8 +151,13 @@ async def worker():
     task = asyncio.create_task(work())
     yield Worker(queue=queue, results=results, task=task)
     # Teardown: cancel() only asks the task to stop; awaiting it waits until it really has.
-    # Awaiting a cancelled task raises CancelledError, which is exactly what we asked for.
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    try:
         await task
+    except asyncio.CancelledError:
+        # The worker ended cancelled, as we asked: this CancelledError is its, and we may stop it
+        # here (chapter 06: never swallow a cancellation that is not yours). But if our own task is
+        # being cancelled too (someone stopped the test run), that one must go on up.
+        if asyncio.current_task().cancelling():
+            raise
     # SOLUTION END

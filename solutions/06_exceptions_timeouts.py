@@ -156,7 +156,8 @@ async def call_with_deadline(service: str, operation: Callable[[], Awaitable[T]]
     - when ServiceTimeout reaches the caller, the operation has already been cancelled and its
       cleanup (its `finally:` blocks) has run;
     - any other exception from the operation reaches the caller unchanged (a ValueError stays a
-      ValueError);
+      ValueError), and so does a TimeoutError that the operation raises itself (from a deadline of
+      its own, shorter than `seconds`): only the expiry of *your* deadline is a ServiceTimeout;
     - when the caller's own task is cancelled during the wait, CancelledError goes on up: a
       cancellation is not a timeout;
     - `seconds` must be more than 0: otherwise ValueError, and `operation` is not even called.
@@ -170,10 +171,14 @@ async def call_with_deadline(service: str, operation: Callable[[], Awaitable[T]]
         # CancelledError, its finally blocks run, and only when that is over does the block turn
         # the cancellation into TimeoutError, at its own boundary. A cancellation that comes from
         # outside (someone cancelled our task) is not its own: it goes through untouched.
-        async with asyncio.timeout(seconds):
+        async with asyncio.timeout(seconds) as deadline:
             return await operation()
     except TimeoutError as error:
         # TimeoutError is built in; on 3.11+ asyncio.TimeoutError is the very same class.
+        # It may also come from inside the operation (a deadline of its own): then our deadline has
+        # not expired, and renaming it would blame the wrong service and the wrong number of seconds.
+        if not deadline.expired():
+            raise
         # `from error` makes it the __cause__: the traceback then shows both.
         raise ServiceTimeout(service, seconds) from error
     # SOLUTION END

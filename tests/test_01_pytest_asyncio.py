@@ -164,8 +164,10 @@ async def test_worker_teardown_cancels_and_awaits_its_task():
         except TimeoutError:
             _teardown_problem(_NEVER_ENDS)
         except asyncio.CancelledError:
-            _teardown_problem("CancelledError escaped the teardown: awaiting a cancelled task raises it; wrap the "
-                              "await in `with contextlib.suppress(asyncio.CancelledError):`")
+            _teardown_problem("CancelledError escaped the teardown: awaiting a task you cancelled raises it. Catch it "
+                              "there (`try: await task` / `except asyncio.CancelledError:`): it is the worker's, which "
+                              "you asked for; re-raise only if your own task is being cancelled "
+                              "(`if asyncio.current_task().cancelling(): raise`)")
         else:
             _teardown_problem("the fixture yields more than once: yield the Worker once, then clean up")
         if not task.done():

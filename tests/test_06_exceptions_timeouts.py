@@ -213,21 +213,41 @@ async def test_call_with_deadline_cancels_the_operation_before_raising():
                  "cancelled, and its `finally:` blocks run, before (asyncio.timeout does both)")
 
 
-@pytest.mark.exercise("06.2")
-@pytest.mark.asyncio
-async def test_call_with_deadline_passes_other_errors_on_unchanged():
-    problem = ValueError("unknown sku 'Z-9'")
+async def _passed_on(problem: Exception, renamed: str) -> None:
+    """call_with_deadline (deadline 1 s) with an operation that raises `problem` at once: the caller must get it as it is.
+
+    `renamed`: the failure message when it became a ServiceTimeout ({error} is that ServiceTimeout).
+    """
+    kind = type(problem).__name__
     async with _operation(error=problem) as operation:
         try:
             await _call("stock", operation, 1)
-        except ex.ServiceTimeout:
-            pytest.fail("a ValueError raised by the operation was turned into ServiceTimeout: only a timeout is a "
-                        "ServiceTimeout; catch TimeoutError alone", pytrace=False)
-        except ValueError as error:
-            require(error is problem, "the operation's ValueError must reach the caller as it is, not a new one")
+        except ex.ServiceTimeout as error:
+            pytest.fail(renamed.format(error=repr(error)), pytrace=False)
+        except type(problem) as error:
+            require(error is problem, f"the operation's {kind} must reach the caller as it is, not a new one")
         else:
-            pytest.fail("the operation raised ValueError, but call_with_deadline returned normally: let it through",
+            pytest.fail(f"the operation raised {kind}, but call_with_deadline returned normally: let it through",
                         pytrace=False)
+
+
+@pytest.mark.exercise("06.2")
+@pytest.mark.asyncio
+async def test_call_with_deadline_passes_other_errors_on_unchanged():
+    await _passed_on(ValueError("unknown sku 'Z-9'"),
+                     "a ValueError raised by the operation was turned into ServiceTimeout: only a timeout is a "
+                     "ServiceTimeout; catch TimeoutError alone")
+
+
+@pytest.mark.exercise("06.2")
+@pytest.mark.asyncio
+async def test_call_with_deadline_passes_the_operations_own_timeout_on_unchanged():
+    # The operation gives up by itself (a deadline of its own) long before call_with_deadline's 1 s.
+    await _passed_on(TimeoutError("the warehouse did not answer within 0.005 s"),
+                     "the operation raised a TimeoutError of its own, and call_with_deadline turned it into {error}: "
+                     "your deadline of 1 s had not expired, so this is not your ServiceTimeout. Keep the timeout "
+                     "object (`async with asyncio.timeout(seconds) as deadline:`) and raise ServiceTimeout only when "
+                     "`deadline.expired()`; otherwise re-raise")
 
 
 @pytest.mark.exercise("06.2")

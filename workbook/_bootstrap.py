@@ -1,7 +1,7 @@
 """First-run set-up, standard library only: make `.venv`, install requirements.txt, re-run inside it.
 
 This is what lets README's one-line commands work on a fresh clone with nothing but
-Python 3.11+: ``python3 -m workbook open`` sets everything up on its first run and is
+Python 3.11.3+: ``python3 -m workbook open`` sets everything up on its first run and is
 instant afterwards. Set WORKBOOK_NO_BOOTSTRAP=1 to use the current interpreter as it is
 (you then install requirements.txt yourself).
 """
@@ -19,7 +19,16 @@ VENV = ROOT / ".venv"
 REQUIREMENTS = ROOT / "requirements.txt"
 _STAMP = VENV / ".workbook-requirements"
 
-_TOO_OLD = "The workbook needs Python 3.11 or newer; this is {version}. Install a newer Python and run the command again."
+#: The oldest Python the workbook runs on. 3.11.0-3.11.2 have CPython gh-102780: `asyncio.timeout()` in the
+#: clean-up of a task that is already being cancelled raises CancelledError instead of TimeoutError.
+MINIMUM = (3, 11, 3)
+_TOO_OLD = (
+    "The workbook needs Python 3.11.3 or newer; this is Python {version}.\n"
+    "{reason}Install Python 3.11.3+ (3.11, 3.12 and 3.13 are tested) and run the command with it, e.g. "
+    "`python3.12 -m workbook open`. If .venv was made with the old Python, delete the .venv folder first."
+)
+_BUGGY_311 = ("Python 3.11.0-3.11.2 have a bug in asyncio.timeout() (CPython gh-102780, fixed in 3.11.3) "
+              "that chapter 06 runs into.\n")
 _PIP_FAILED = (
     "Installing the requirements into .venv failed (pip exit code {code}); pip's output is above.\n"
     "Check your network connection, then run the same command again. To start over: delete the .venv folder."
@@ -44,8 +53,9 @@ def _say(text: str) -> None:
 
 def ensure_environment(argv: list[str]) -> None:
     """Return when the current interpreter is ready; otherwise set up .venv and re-run inside it."""
-    if sys.version_info < (3, 11):
-        sys.exit(_TOO_OLD.format(version=sys.version.split()[0]))
+    if sys.version_info < MINIMUM:
+        reason = _BUGGY_311 if sys.version_info[:2] == (3, 11) else ""
+        sys.exit(_TOO_OLD.format(version=sys.version.split()[0], reason=reason))
     if os.environ.get("WORKBOOK_NO_BOOTSTRAP") == "1":
         return
     python = _venv_python()

