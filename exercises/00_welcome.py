@@ -1,7 +1,7 @@
 """Chapter 00: the three kinds of exercise, one tiny warm-up each.
 
 Read notebooks/00_welcome.ipynb first. Edit only the parts marked TODO, then run
-`python -m workbook grade 00`. Stuck? `python -m workbook hint 00.1`.
+`python3 -m workbook grade 00`. Stuck? `python3 -m workbook hint 00.1`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ async def countdown(start: int) -> list[int]:
     - a negative start raises ValueError;
     - other tasks get to run while a countdown is in progress.
     """
-    # TODO(00.1): your code here. Stuck? Run `python -m workbook hint 00.1`.
+    # TODO(00.1): your code here. Stuck? Run `python3 -m workbook hint 00.1`.
     raise NotImplementedError
 
 
@@ -35,7 +35,7 @@ async def inbox():
 
     After the test, empty the queue (whatever the test left in it), so that nothing leaks.
     """
-    # TODO(00.2): your code here. Stuck? Run `python -m workbook hint 00.2`.
+    # TODO(00.2): your code here. Stuck? Run `python3 -m workbook hint 00.2`.
     raise NotImplementedError
 
 

@@ -1,7 +1,7 @@
 """Chapter 01: pytest-asyncio essentials: markers, modes, event-loop scopes.
 
 Read notebooks/01_pytest_asyncio.ipynb first. Edit only the parts marked TODO, then run
-`python -m workbook grade 01`. Stuck? `python -m workbook hint 01.1`.
+`python3 -m workbook grade 01`. Stuck? `python3 -m workbook hint 01.1`.
 
 The workbook runs pytest-asyncio in strict mode: every async test needs
 `@pytest.mark.asyncio`, and every async fixture needs `@pytest_asyncio.fixture`.
@@ -95,5 +95,5 @@ async def worker():
     - after the module (at teardown), the task has been cancelled AND awaited: it is finished
       before the loop goes away, and no CancelledError escapes the teardown.
     """
-    # TODO(01.2): your code here. Stuck? Run `python -m workbook hint 01.2`.
+    # TODO(01.2): your code here. Stuck? Run `python3 -m workbook hint 01.2`.
     raise NotImplementedError

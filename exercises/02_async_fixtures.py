@@ -1,7 +1,7 @@
 """Chapter 02: async fixtures: setup, teardown, composition, scopes.
 
 Read notebooks/02_async_fixtures.ipynb first. Edit only the parts marked TODO, then run
-`python -m workbook grade 02`. Stuck? `python -m workbook hint 02.1`.
+`python3 -m workbook grade 02`. Stuck? `python3 -m workbook hint 02.1`.
 
 Everything here runs against real servers. The grading plugin gives you, as fixtures:
 - `workbook_database_url`: the URL of a PostgreSQL database created for this grading run alone;
@@ -57,7 +57,7 @@ async def open_stores(database_url: str, redis_url: str) -> AsyncIterator[Stores
     - when Redis cannot be reached, the error from Redis propagates, and the PostgreSQL
       connection opened in step 1 is closed anyway (nothing is left open).
     """
-    # TODO(02.1): your code here. Stuck? Run `python -m workbook hint 02.1`.
+    # TODO(02.1): your code here. Stuck? Run `python3 -m workbook hint 02.1`.
     raise NotImplementedError
     yield  # keep one `yield` (asynccontextmanager needs an async generator): yield the Stores
 
@@ -98,7 +98,7 @@ async def notes_table(db: asyncpg.Connection) -> AsyncIterator[str]:
     - a table named `notes` that already existed in the same database (someone else's, with a row
       in it) is still there afterwards, with its row.
     """
-    # TODO(02.2): your code here. Stuck? Run `python -m workbook hint 02.2`.
+    # TODO(02.2): your code here. Stuck? Run `python3 -m workbook hint 02.2`.
     raise NotImplementedError
 
 
@@ -121,7 +121,7 @@ async def make_note(db: asyncpg.Connection, notes_table: str) -> AsyncIterator[A
     (The grading tests give your fixture a `notes_table` of their own, so 02.3 can be solved
     before 02.2.)
     """
-    # TODO(02.3): your code here. Stuck? Run `python -m workbook hint 02.3`.
+    # TODO(02.3): your code here. Stuck? Run `python3 -m workbook hint 02.3`.
     raise NotImplementedError
 
 

@@ -1,7 +1,7 @@
 """Chapter 03: testing database code with asyncpg: CRUD, transactions, isolation.
 
 Read notebooks/03_asyncpg.ipynb first. Edit only the parts marked TODO, then run
-`python -m workbook grade 03`. Stuck? `python -m workbook hint 03.1`.
+`python3 -m workbook grade 03`. Stuck? `python3 -m workbook hint 03.1`.
 
 Everything here runs against a real PostgreSQL. The grading plugin gives you the fixture
 `workbook_database_url`: the URL of a database created for this grading run alone. The finished
@@ -96,7 +96,7 @@ async def db(bank_database_url: str) -> AsyncIterator[asyncpg.Connection]:
     - a test whose SQL failed (which leaves the transaction aborted) is rolled back all the same;
     - after the test the connection is closed.
     """
-    # TODO(03.1): your code here. Stuck? Run `python -m workbook hint 03.1`.
+    # TODO(03.1): your code here. Stuck? Run `python3 -m workbook hint 03.1`.
     raise NotImplementedError
 
 
@@ -134,27 +134,27 @@ class UserRepository:
 
     async def create(self, name: str, email: str) -> dict[str, Any]:
         """Insert a user; return it as a dict. Raise DuplicateEmail if the email is taken."""
-        # TODO(03.2): your code here. Stuck? Run `python -m workbook hint 03.2`.
+        # TODO(03.2): your code here. Stuck? Run `python3 -m workbook hint 03.2`.
         raise NotImplementedError
 
     async def get(self, user_id: int) -> dict[str, Any] | None:
         """The user with this id as a dict, or None."""
-        # TODO(03.2): your code here. Stuck? Run `python -m workbook hint 03.2`.
+        # TODO(03.2): your code here. Stuck? Run `python3 -m workbook hint 03.2`.
         raise NotImplementedError
 
     async def find_by_email(self, email: str) -> dict[str, Any] | None:
         """The user with exactly this email as a dict, or None."""
-        # TODO(03.2): your code here. Stuck? Run `python -m workbook hint 03.2`.
+        # TODO(03.2): your code here. Stuck? Run `python3 -m workbook hint 03.2`.
         raise NotImplementedError
 
     async def rename(self, user_id: int, name: str) -> bool:
         """Give the user a new name; True if there was such a user, False if not."""
-        # TODO(03.2): your code here. Stuck? Run `python -m workbook hint 03.2`.
+        # TODO(03.2): your code here. Stuck? Run `python3 -m workbook hint 03.2`.
         raise NotImplementedError
 
     async def delete(self, user_id: int) -> bool:
         """Delete the user; True if there was such a user, False if not."""
-        # TODO(03.2): your code here. Stuck? Run `python -m workbook hint 03.2`.
+        # TODO(03.2): your code here. Stuck? Run `python3 -m workbook hint 03.2`.
         raise NotImplementedError
 
 
@@ -245,7 +245,7 @@ def accounts(db: asyncpg.Connection) -> AccountRepository:
 
     Finished: do not change it. Grading runs your tests with a correct `db` of its own, so 03.3
     can be solved before 03.1. To run them yourself once 03.1 is done:
-    `python -m pytest -p workbook.pytest_plugin exercises/03_asyncpg.py`
+    `python3 -m workbook pytest exercises/03_asyncpg.py`
     """
     return AccountRepository(db)
 

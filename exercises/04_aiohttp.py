@@ -1,7 +1,7 @@
 """Chapter 04: testing HTTP clients with aiohttp: a local test server, concurrent requests.
 
 Read notebooks/04_aiohttp.ipynb first. Edit only the parts marked TODO, then run
-`python -m workbook grade 04`. Stuck? `python -m workbook hint 04.1`.
+`python3 -m workbook grade 04`. Stuck? `python3 -m workbook hint 04.1`.
 
 No test in this chapter talks to the internet: every server is a small aiohttp app on
 127.0.0.1, started by the test that needs it and stopped when the test ends. Besides
@@ -59,7 +59,7 @@ async def shop() -> AsyncIterator[Shop]:
       the 404s and the 500s included;
     - after the test the server is stopped: nothing accepts connections on its port any more.
     """
-    # TODO(04.1): your code here. Stuck? Run `python -m workbook hint 04.1`.
+    # TODO(04.1): your code here. Stuck? Run `python3 -m workbook hint 04.1`.
     raise NotImplementedError
 
 
@@ -90,7 +90,7 @@ async def fetch_all(urls: Sequence[str], *, limit: int, timeout: float = 10.0) -
     - exactly one ClientSession is created, and it is closed when fetch_all returns;
     - fetch_all([], limit=3) returns []; a limit below 1 raises ValueError before any request.
     """
-    # TODO(04.2): your code here. Stuck? Run `python -m workbook hint 04.2`.
+    # TODO(04.2): your code here. Stuck? Run `python3 -m workbook hint 04.2`.
     raise NotImplementedError
 
 

@@ -1,7 +1,7 @@
 """Chapter 05: async context managers and async generators.
 
 Read notebooks/05_context_managers.ipynb first. Edit only the parts marked TODO, then run
-`python -m workbook grade 05`. Stuck? `python -m workbook hint 05.1`.
+`python3 -m workbook grade 05`. Stuck? `python3 -m workbook hint 05.1`.
 
 Everything here runs in memory: the pool, the table and the feed below are small fakes that
 record what was done to them, so that tests can look at them without a real server.
@@ -118,7 +118,7 @@ class Lease:
 
     async def __aenter__(self) -> Connection:
         # TODO(05.1): check a connection out, remember it, return it.
-        # Stuck? Run `python -m workbook hint 05.1`.
+        # Stuck? Run `python3 -m workbook hint 05.1`.
         raise NotImplementedError
 
     async def __aexit__(
@@ -210,7 +210,7 @@ async def read_batches(table: Table, size: int) -> AsyncIterator[list[object]]:
       consumer); and when the consumer's task is cancelled while waiting for a batch;
     - a size below 1 raises ValueError (on the first `async for` step) and opens no cursor.
     """
-    # TODO(05.2): your code here. Stuck? Run `python -m workbook hint 05.2`.
+    # TODO(05.2): your code here. Stuck? Run `python3 -m workbook hint 05.2`.
     raise NotImplementedError
     yield  # keep one `yield`: it makes this function an async generator
 

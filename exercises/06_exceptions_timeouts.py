@@ -1,7 +1,7 @@
 """Chapter 06: exceptions and timeouts.
 
 Read notebooks/06_exceptions_timeouts.ipynb first. Edit only the parts marked TODO, then run
-`python -m workbook grade 06`. Stuck? `python -m workbook hint 06.1`.
+`python3 -m workbook grade 06`. Stuck? `python3 -m workbook hint 06.1`.
 
 Nothing in this chapter sleeps for real. A call that "never answers" waits on an
 `asyncio.Event` that nobody sets, and a deadline is a tiny `asyncio.timeout(0.01)`:
@@ -124,7 +124,7 @@ async def call_with_deadline(service: str, operation: Callable[[], Awaitable[T]]
       cancellation is not a timeout;
     - `seconds` must be more than 0: otherwise ValueError, and `operation` is not even called.
     """
-    # TODO(06.2): your code here. Stuck? Run `python -m workbook hint 06.2`.
+    # TODO(06.2): your code here. Stuck? Run `python3 -m workbook hint 06.2`.
     raise NotImplementedError
 
 
@@ -157,7 +157,7 @@ class HangingBackend:
         self._released.set()
 
     async def level(self, sku: str) -> int:
-        # TODO(06.3): your code here. Stuck? Run `python -m workbook hint 06.3`.
+        # TODO(06.3): your code here. Stuck? Run `python3 -m workbook hint 06.3`.
         raise NotImplementedError
 
 
@@ -170,7 +170,7 @@ async def hanging_backend():
     next tests. The grading tests check that the backend is new and not released during the
     test, and that after the teardown it is released and a call left waiting has finished.
     """
-    # TODO(06.3): your code here. Stuck? Run `python -m workbook hint 06.3`.
+    # TODO(06.3): your code here. Stuck? Run `python3 -m workbook hint 06.3`.
     raise NotImplementedError
 
 

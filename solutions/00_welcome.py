@@ -1,7 +1,7 @@
 """Chapter 00: the three kinds of exercise, one tiny warm-up each.
 
 Read notebooks/00_welcome.ipynb first. Edit only the parts marked TODO, then run
-`python -m workbook grade 00`. Stuck? `python -m workbook hint 00.1`.
+`python3 -m workbook grade 00`. Stuck? `python3 -m workbook hint 00.1`.
 """
 
 from __future__ import annotations

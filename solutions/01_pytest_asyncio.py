@@ -1,7 +1,7 @@
 """Chapter 01: pytest-asyncio essentials: markers, modes, event-loop scopes.
 
 Read notebooks/01_pytest_asyncio.ipynb first. Edit only the parts marked TODO, then run
-`python -m workbook grade 01`. Stuck? `python -m workbook hint 01.1`.
+`python3 -m workbook grade 01`. Stuck? `python3 -m workbook hint 01.1`.
 
 The workbook runs pytest-asyncio in strict mode: every async test needs
 `@pytest.mark.asyncio`, and every async fixture needs `@pytest_asyncio.fixture`.

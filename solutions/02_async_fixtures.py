@@ -1,7 +1,7 @@
 """Chapter 02: async fixtures: setup, teardown, composition, scopes.
 
 Read notebooks/02_async_fixtures.ipynb first. Edit only the parts marked TODO, then run
-`python -m workbook grade 02`. Stuck? `python -m workbook hint 02.1`.
+`python3 -m workbook grade 02`. Stuck? `python3 -m workbook hint 02.1`.
 
 Everything here runs against real servers. The grading plugin gives you, as fixtures:
 - `workbook_database_url`: the URL of a PostgreSQL database created for this grading run alone;
@@ -58,7 +58,7 @@ async def open_stores(database_url: str, redis_url: str) -> AsyncIterator[Stores
       connection opened in step 1 is closed anyway (nothing is left open).
     """
     # SOLUTION BEGIN 02.1
-    #| # TODO(02.1): your code here. Stuck? Run `python -m workbook hint 02.1`.
+    #| # TODO(02.1): your code here. Stuck? Run `python3 -m workbook hint 02.1`.
     #| raise NotImplementedError
     #| yield  # keep one `yield` (asynccontextmanager needs an async generator): yield the Stores
     # An AsyncExitStack remembers each cleanup as soon as its resource exists, and runs

@@ -1,7 +1,7 @@
 """Chapter 03: testing database code with asyncpg: CRUD, transactions, isolation.
 
 Read notebooks/03_asyncpg.ipynb first. Edit only the parts marked TODO, then run
-`python -m workbook grade 03`. Stuck? `python -m workbook hint 03.1`.
+`python3 -m workbook grade 03`. Stuck? `python3 -m workbook hint 03.1`.
 
 Everything here runs against a real PostgreSQL. The grading plugin gives you the fixture
 `workbook_database_url`: the URL of a database created for this grading run alone. The finished
@@ -291,7 +291,7 @@ def accounts(db: asyncpg.Connection) -> AccountRepository:
 
     Finished: do not change it. Grading runs your tests with a correct `db` of its own, so 03.3
     can be solved before 03.1. To run them yourself once 03.1 is done:
-    `python -m pytest -p workbook.pytest_plugin exercises/03_asyncpg.py`
+    `python3 -m workbook pytest exercises/03_asyncpg.py`
     """
     return AccountRepository(db)
 

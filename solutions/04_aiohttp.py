@@ -1,7 +1,7 @@
 """Chapter 04: testing HTTP clients with aiohttp: a local test server, concurrent requests.
 
 Read notebooks/04_aiohttp.ipynb first. Edit only the parts marked TODO, then run
-`python -m workbook grade 04`. Stuck? `python -m workbook hint 04.1`.
+`python3 -m workbook grade 04`. Stuck? `python3 -m workbook hint 04.1`.
 
 No test in this chapter talks to the internet: every server is a small aiohttp app on
 127.0.0.1, started by the test that needs it and stopped when the test ends. Besides

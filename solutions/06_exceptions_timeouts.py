@@ -1,7 +1,7 @@
 """Chapter 06: exceptions and timeouts.
 
 Read notebooks/06_exceptions_timeouts.ipynb first. Edit only the parts marked TODO, then run
-`python -m workbook grade 06`. Stuck? `python -m workbook hint 06.1`.
+`python3 -m workbook grade 06`. Stuck? `python3 -m workbook hint 06.1`.
 
 Nothing in this chapter sleeps for real. A call that "never answers" waits on an
 `asyncio.Event` that nobody sets, and a deadline is a tiny `asyncio.timeout(0.01)`:

@@ -1,6 +1,6 @@
 """The Async Testing Workbook's own tooling: catalog, grader, services, command line.
 
-Run it as ``python -m workbook``; see README.md. Nothing here is part of the
+Run it as ``python3 -m workbook``; see README.md. Nothing here is part of the
 exercises: learners edit ``exercises/`` and never need to read this package.
 """
 

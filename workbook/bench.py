@@ -1,16 +1,16 @@
 """Benchmarks for the quality bars of SPEC §8, measured in one run so that ratios hold on a noisy machine.
 
-``python -m workbook dev bench [--runs N] [--json PATH]`` prints a table and, with --json, writes
+``python3 -m workbook dev bench [--runs N] [--json PATH]`` prints a table and, with --json, writes
 the figures. Every figure is a whole-process wall time measured from outside, except the
 breakdowns, which come from the grader's own records.
 
-- chapter grading vs the pytest floor: ``python -m workbook grade NN`` against
+- chapter grading vs the pytest floor: ``python3 -m workbook grade NN`` against
   ``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python -m pytest -p asyncio`` running one trivial asyncio
   test, run alternately (A B A B ...), cold processes, median of N each; the bar is a ratio <= 2;
 - grading every solution (bar < 30 s), and where its time goes;
 - nbval over every notebook (bar < 90 s);
 - embedded servers: first start into an empty cache folder (bar < 3 s) and reuse (bar < 0.2 s);
-- watch mode: from saving an exercise file to `python -m workbook watch` printing the verdict (bar < 1.5 s).
+- watch mode: from saving an exercise file to `python3 -m workbook watch` printing the verdict (bar < 1.5 s).
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def embedded(scratch: Path) -> list[Figure]:
 
 
 def watch(scratch: Path, runs: int) -> list[Figure]:
-    """Save -> verdict: how long after a save `python -m workbook watch` prints the new score."""
+    """Save -> verdict: how long after a save `python3 -m workbook watch` prints the new score."""
     from workbook.sandbox import copy_workbook
 
     root = copy_workbook(scratch / "watch-copy")
@@ -189,7 +189,7 @@ def render(figures: list[Figure]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workbook dev bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python3 -m workbook dev bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="cold runs per timed command (default 5)")
     parser.add_argument("--chapters", nargs="*", default=None, help="chapters to time against the floor (default: all)")
     parser.add_argument("--skip-notebooks", action="store_true")

@@ -3,7 +3,7 @@
 ``workbook/catalog.toml`` holds one ``[[chapter]]`` table per chapter and one
 ``[[exercise]]`` table per exercise. This module loads it into dataclasses,
 answers look-ups ("02", "02.1") with helpful errors, and checks it against the
-tree (``python -m workbook dev check``).
+tree (``python3 -m workbook dev check``).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ CATALOG_PATH = Path(__file__).with_name("catalog.toml")
 KINDS = ("implement", "fixture", "test")
 
 _NOT_YET = ("There is no chapter {token!r} yet: the workbook goes up to chapter {last}, and later chapters are "
-            "planned (README.md). Run `python -m workbook list` to see every exercise there is.")
+            "planned (README.md). Run `python3 -m workbook list` to see every exercise there is.")
 _UNKNOWN_ID = (
     "Unknown exercise or chapter {token!r}. {suggestion}"
-    "Exercise ids look like '02.1', chapters like '02'; run `python -m workbook list` to see them all."
+    "Exercise ids look like '02.1', chapters like '02'; run `python3 -m workbook list` to see them all."
 )
 
 
@@ -87,7 +87,7 @@ class Exercise:
     #: 1 (warm-up) to 3 (stretch).
     difficulty: int
     points: int
-    #: Shown one at a time by `python -m workbook hint ID`, gentlest first.
+    #: Shown one at a time by `python3 -m workbook hint ID`, gentlest first.
     hints: tuple[str, ...]
     #: The public names in the exercise file that this exercise asks the learner to write.
     names: tuple[str, ...] = ()
@@ -99,7 +99,7 @@ class Exercise:
     mutants: tuple[Mutant, ...] = field(default=())
 
     def as_dict(self) -> dict[str, object]:
-        """The public description used by `python -m workbook list --json`."""
+        """The public description used by `python3 -m workbook list --json`."""
         return {
             "id": self.id,
             "chapter": self.chapter.id,

@@ -1,16 +1,17 @@
 """The command line: parse arguments, call the module that does the work, print.
 
-    python -m workbook open                 set up, start services, open JupyterLab on notebooks/
-    python -m workbook grade [ID|CHAPTER ...] [--target exercises|solutions] [--json PATH]
-    python -m workbook watch [ID|CHAPTER]   grade again on every save
-    python -m workbook hint ID              the next hint for an exercise
-    python -m workbook progress             what you have done so far
-    python -m workbook list [--json]        the exercise catalog
-    python -m workbook collect REPORT...    instructors: combine learners' JSON reports
-    python -m workbook doctor               which servers are used, and how to fix what is missing
-    python -m workbook services start|stop|status|clean
-    python -m workbook test                 the full test suite (what CI runs)
-    python -m workbook dev stubs|check|notebooks|bench|reliability   maintainer commands
+    python3 -m workbook open                 set up, start services, open JupyterLab on notebooks/
+    python3 -m workbook grade [ID|CHAPTER ...] [--target exercises|solutions] [--json PATH]
+    python3 -m workbook watch [ID|CHAPTER]   grade again on every save
+    python3 -m workbook hint ID              the next hint for an exercise
+    python3 -m workbook progress             what you have done so far
+    python3 -m workbook list [--json]        the exercise catalog
+    python3 -m workbook pytest [ARGS]       run pytest inside .venv with the workbook's fixtures
+    python3 -m workbook collect REPORT...    instructors: combine learners' JSON reports
+    python3 -m workbook doctor               which servers are used, and how to fix what is missing
+    python3 -m workbook services start|stop|status|clean
+    python3 -m workbook test                 the full test suite (what CI runs)
+    python3 -m workbook dev stubs|check|notebooks|bench|reliability   maintainer commands
 
 Exit codes: 0 success; 1 some exercise not passed (or a check failed); 2 bad usage;
 3 the environment (a server) is the problem, not the learner's code.
@@ -45,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         from workbook import reliability
 
         return reliability.main(argv[2:])
+    if argv[:1] == ["pytest"]:  # every option after it is pytest's own
+        return _pytest(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m workbook", description="The Async Testing Workbook.")
+    parser = argparse.ArgumentParser(prog="python3 -m workbook", description="The Async Testing Workbook.")
     commands = parser.add_subparsers(metavar="COMMAND")
 
     grade = commands.add_parser("grade", help="grade exercises (all, or the ids/chapters given)")
@@ -108,6 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     open_.add_argument("--port", type=int, default=None, help="port for JupyterLab (default: Jupyter's choice)")
     open_.set_defaults(handler=_open)
 
+    commands.add_parser("pytest", help="run pytest with the workbook's fixtures, e.g. on your own tests "
+                                       "(`pytest exercises/03_asyncpg.py -k test_account`)")
     test = commands.add_parser("test", help="run the full test suite (what CI runs)")
     test.add_argument("--quick", action="store_true", help="skip the notebooks (nbval) and the reliability runs")
     test.set_defaults(handler=_test)
@@ -210,7 +215,7 @@ def _hint(args: argparse.Namespace) -> int:
     state.save()
     print(f"Hint {number}/{len(exercise.hints)} for {exercise.id} ({exercise.title}):\n  {text}")
     if number < len(exercise.hints):
-        print(f"\nStill stuck? Run `python -m workbook hint {exercise.id}` again for the next one.")
+        print(f"\nStill stuck? Run `python3 -m workbook hint {exercise.id}` again for the next one.")
     else:
         print(f"\nThat was the last hint. The reference solution is in solutions/{exercise.chapter.stem}.py.")
     return EXIT_OK
@@ -248,6 +253,14 @@ def _progress(_args: argparse.Namespace) -> int:
 
     print(overview(State.load(), catalog.load()))
     return EXIT_OK
+
+
+def _pytest(args: list[str]) -> int:
+    """pytest inside .venv, with the workbook's fixtures; e.g. your own tests of a `test` exercise."""
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    command = [sys.executable, "-m", "pytest", "-p", "asyncio", "-p", "timeout", "-p", "aiohttp",
+               "-p", "workbook.pytest_plugin", *args]
+    return subprocess.call(command, cwd=ROOT, env=env)
 
 
 # --- servers ------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Maintainer tool: write the generated cells of each notebook, then execute it and store the outputs.
 
-``python -m workbook dev notebooks [CHAPTER ...]``
+``python3 -m workbook dev notebooks [CHAPTER ...]``
 
 Generated cells carry a tag in their metadata and are rewritten on every run:
 
@@ -25,7 +25,7 @@ _KIND_WORDS = {"implement": "write async code", "fixture": "write a pytest fixtu
 
 _NOT_STUBS = (
     "exercises/{name} is not the untouched stub, so the stored outputs would not match what "
-    "learners and CI see. Run `python -m workbook dev stubs` (it overwrites exercises/ from solutions/) "
+    "learners and CI see. Run `python3 -m workbook dev stubs` (it overwrites exercises/ from solutions/) "
     "or stash your edits, then try again."
 )
 
@@ -54,8 +54,8 @@ def _exercises_source(chapter: catalog.Chapter) -> str:
         "## Exercises",
         "",
         f"Open `exercises/{chapter.stem}.py`, replace each `raise NotImplementedError` marked TODO, save, and run "
-        "the grading cell below (or `python -m workbook grade "
-        f"{chapter.id}` in a terminal). Stuck? `python -m workbook hint <id>` shows one hint at a time.",
+        "the grading cell below (or `python3 -m workbook grade "
+        f"{chapter.id}` in a terminal). Stuck? `python3 -m workbook hint <id>` shows one hint at a time.",
         "",
         "| id | exercise | kind | difficulty | points |",
         "|---|---|---|---|---|",

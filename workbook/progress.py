@@ -83,12 +83,12 @@ def overview(state: State, cat: Catalog) -> str:
         lines.append(f"{chapter.id}  {title:<62} {bar} {len(done)}/{len(exercises)}")
         if next_up is None:
             next_up = next((e for e in exercises if e not in done), None)
-    lines.append(f"\nScore: {score}/{total} (from your last gradings; `python -m workbook grade` refreshes it)")
+    lines.append(f"\nScore: {score}/{total} (from your last gradings; `python3 -m workbook grade` refreshes it)")
     if next_up is None:
         lines.append("Everything passes. Well done!")
     else:
         lines.append(f"Next: {next_up.id} {next_up.title}: notebooks/{next_up.chapter.stem}.ipynb, "
-                     f"then `python -m workbook grade {next_up.id}`.")
+                     f"then `python3 -m workbook grade {next_up.id}`.")
     return "\n".join(lines)
 
 

@@ -1,15 +1,15 @@
 """Reliability checks of SPEC §8: the grader gives the same answer every time, in any order, side by side.
 
-``python -m workbook dev reliability [--runs 20] [--orders 5] [--short]``
+``python3 -m workbook dev reliability [--runs 20] [--orders 5] [--short]``
 
 1. repeated full grading runs of the solutions give identical reports;
 2. runs in random test order (``--workbook-random-order SEED``) give the same report;
 3. two grading runs at once against the same servers both pass, and data the grader did not
    create (a table in the server's default database, keys in Redis db 0 and db 3) survives;
 4. a grading run killed with SIGKILL mid-way leaves nothing the next run trips over, and
-   ``python -m workbook services clean`` removes what it created.
+   ``python3 -m workbook services clean`` removes what it created.
 
-`--short` (what ``python -m workbook test`` runs) does 3 repeats and 2 orders.
+`--short` (what ``python3 -m workbook test`` runs) does 3 repeats and 2 orders.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ def _grading_processes() -> list[int]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workbook dev reliability", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python3 -m workbook dev reliability", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="repeated full grading runs (default 20)")
     parser.add_argument("--orders", type=int, default=5, help="random-order runs (default 5)")
     parser.add_argument("--short", action="store_true", help="the CI form: 3 runs and 2 orders")

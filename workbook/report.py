@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Longest message kept in a report; longer ones are cut with a note.
 MESSAGE_LIMIT = 600
-_TRUNCATED = " [... cut; run `python -m pytest {test_file} -k {id_key}` to see everything]"
+_TRUNCATED = " [... cut; `python3 -m workbook pytest {test_file} --workbook-select={id}` shows everything]"
 
 
 class Status(str, enum.Enum):
@@ -95,8 +95,7 @@ def truncate(message: str, exercise: Exercise | None = None) -> str:
     if len(message) <= MESSAGE_LIMIT:
         return message
     test_file = f"tests/test_{exercise.chapter.stem}.py" if exercise else "tests/"
-    id_key = exercise.id.replace(".", "_") if exercise else "..."
-    return message[:MESSAGE_LIMIT].rstrip() + _TRUNCATED.format(test_file=test_file, id_key=id_key)
+    return message[:MESSAGE_LIMIT].rstrip() + _TRUNCATED.format(test_file=test_file, id=exercise.id if exercise else "ID")
 
 
 _SYMBOL = {
@@ -118,19 +117,19 @@ _STYLE = {
 def next_step(report: Report) -> str:
     """One sentence telling the learner what to do now."""
     if report.environment_problem:
-        return "A server the grader needs is not available (not your code): run `python -m workbook doctor`."
+        return "A server the grader needs is not available (not your code): run `python3 -m workbook doctor`."
     todo = [r for r in report.results if r.status is not Status.PASSED]
     if not todo:
-        return "Everything selected passes. On to the next chapter: `python -m workbook progress`."
+        return "Everything selected passes. On to the next chapter: `python3 -m workbook progress`."
     first = todo[0]
     if first.status is Status.NOT_STARTED:
         return (
             f"Next: exercise {first.exercise.id} ({first.exercise.title}). Read notebooks/{first.exercise.chapter.stem}.ipynb, "
-            f"edit exercises/{first.exercise.chapter.stem}.py, then `python -m workbook grade {first.exercise.id}`."
+            f"edit exercises/{first.exercise.chapter.stem}.py, then `python3 -m workbook grade {first.exercise.id}`."
         )
     return (
         f"Next: fix exercise {first.exercise.id} in exercises/{first.exercise.chapter.stem}.py; "
-        f"stuck? `python -m workbook hint {first.exercise.id}`."
+        f"stuck? `python3 -m workbook hint {first.exercise.id}`."
     )
 
 

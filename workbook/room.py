@@ -45,7 +45,7 @@ def read_reports(paths: list[Path]) -> tuple[list[Row], list[str]]:
             rows.append(Row(path.stem, report["score"], report["max_score"], statuses))
         except (OSError, ValueError, KeyError, TypeError) as problem:
             problems.append(f"Skipped {path}: not a workbook report ({type(problem).__name__}: {problem}). "
-                            "Reports come from `python -m workbook grade --json PATH`.")
+                            "Reports come from `python3 -m workbook grade --json PATH`.")
     rows.sort(key=lambda row: row.learner)
     return rows, problems
 

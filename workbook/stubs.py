@@ -10,7 +10,7 @@ solutions/ is the single source: each solved part sits between two marker lines:
 Everything outside the markers is copied as it is, so the two folders cannot drift
 apart. Without `#|` lines the stub is a TODO comment and ``raise NotImplementedError``,
 which the grader reports as `not_started`. Maintainers run
-``python -m workbook dev stubs`` after editing a solution; CI checks the result.
+``python3 -m workbook dev stubs`` after editing a solution; CI checks the result.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from workbook import ROOT
 _BEGIN = re.compile(r"^(?P<indent>[ \t]*)# SOLUTION BEGIN (?P<id>\d\d\.\d+)[ \t]*$")
 _END = re.compile(r"^[ \t]*# SOLUTION END[ \t]*$")
 _STUB = re.compile(r"^(?P<indent>[ \t]*)#\|(?: (?P<text>.*))?$")
-_DEFAULT_STUB = "{indent}# TODO({id}): your code here. Stuck? Run `python -m workbook hint {id}`.\n{indent}raise NotImplementedError\n"
+_DEFAULT_STUB = "{indent}# TODO({id}): your code here. Stuck? Run `python3 -m workbook hint {id}`.\n{indent}raise NotImplementedError\n"
 
 
 class MarkerError(ValueError):

@@ -103,7 +103,7 @@ def _import_failure(path: Path, shown: str, error: BaseException) -> str:
     line = _line_in(path, traceback.extract_tb(error.__traceback__))
     if not path.exists():
         return (f"{shown} is missing. Restore it (`git checkout -- {shown}`), or regenerate a fresh stub "
-                "with `python -m workbook dev stubs` (that overwrites every exercise file).")
+                "with `python3 -m workbook dev stubs` (that overwrites every exercise file).")
     if isinstance(error, SystemExit):
         return (f"{shown}{line}: the file calls sys.exit() (or exit()) while importing: remove that call, "
                 "or put it under `if __name__ == \"__main__\":`.")

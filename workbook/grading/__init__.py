@@ -1,4 +1,4 @@
-"""Grading: from `python -m workbook grade` to a report, in one pipeline.
+"""Grading: from `python3 -m workbook grade` to a report, in one pipeline.
 
     catalog -> servers -> run (one process per chapter) -> records -> verdict -> report
 

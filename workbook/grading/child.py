@@ -1,4 +1,4 @@
-"""A chapter's grading process: ``python -m workbook.grading.child <pytest args>``.
+"""A chapter's grading process: ``python3 -m workbook.grading.child <pytest args>``.
 
 It is two processes. The first (the *keeper*) sets the memory limit, then forks; the second
 runs pytest. The keeper only waits, and then makes sure nothing the learner's code started

@@ -17,8 +17,8 @@ from workbook.grading.records import Kind
 
 SERVER_DOWN = (
     "{label} does not answer at {url}: it stopped during the run, or {env_var} points to the wrong place. "
-    "Start it again (`docker compose up -d`, or `python -m workbook services start`) or correct {env_var}, "
-    "then grade again; `python -m workbook doctor` shows what is wrong."
+    "Start it again (`docker compose up -d`, or `python3 -m workbook services start`) or correct {env_var}, "
+    "then grade again; `python3 -m workbook doctor` shows what is wrong."
 )
 SERVER_FULL = (
     "{label} at {url} refuses more connections ({detail}): too many gradings or open connections at once. "

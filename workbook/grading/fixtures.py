@@ -39,7 +39,7 @@ def workbook_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """URL of a PostgreSQL database created for this run alone and dropped at its end."""
     servers = state(request.config).servers
     if servers.database_url:
-        # `python -m workbook grade` created it while this process started, and drops it after
+        # `python3 -m workbook grade` created it while this process started, and drops it after
         # this process ends (even if it is killed); a plain `pytest tests/` makes its own below.
         yield servers.database_url
         return

@@ -25,7 +25,7 @@ from workbook.services import Service
 
 FD_VARIABLE = "WORKBOOK_HANDOFF_FD"
 _GRADER_GONE = ("The grader that started this grading process is gone (interrupted or killed), so nobody will hand "
-                "over the servers. Run `python -m workbook grade` again.")
+                "over the servers. Run `python3 -m workbook grade` again.")
 
 
 @dataclass

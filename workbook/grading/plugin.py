@@ -91,7 +91,7 @@ def state(config: pytest.Config) -> RunState:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("workbook", "Async Testing Workbook grading")
     group.addoption("--workbook-results", metavar="PATH", default=None,
-                    help="write one JSON line per test phase to PATH (used by `python -m workbook grade`)")
+                    help="write one JSON line per test phase to PATH (used by `python3 -m workbook grade`)")
     group.addoption("--workbook-target", choices=TARGETS, default=None,
                     help="grade exercises/ (default) or solutions/; same as WORKBOOK_TARGET")
     group.addoption("--workbook-select", metavar="IDS", default=None,

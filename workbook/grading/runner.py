@@ -8,7 +8,7 @@ breaks, hangs or misbehaves costs only its own chapter's process; the other chap
 Every process a chapter started is gone when its grade is reported: its process group is killed
 after it ends (also after a normal end), and Ctrl+C stops every chapter at once.
 
-Speed (measured in `python -m workbook dev bench`; README, "Benchmarks"):
+Speed (measured in `python3 -m workbook dev bench`; README, "Benchmarks"):
 - every chapter's process starts at once (up to one per core), and the servers are resolved and
   the run databases prepared in background threads while those processes start and collect
   (resolving ~0.05 s and CREATE DATABASE 0.05-0.3 s are then hidden behind pytest's start-up);
@@ -209,7 +209,7 @@ class _Preparation:
             try:
                 services.drop_run_database(self._postgres, db)
             except services.ServiceUnavailable:
-                pass  # the server went away; `python -m workbook services clean` removes it later
+                pass  # the server went away; `python3 -m workbook services clean` removes it later
         return problem
 
     def close(self) -> None:

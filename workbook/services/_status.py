@@ -134,7 +134,7 @@ def doctor_lines() -> list[tuple[str, str]]:
             lines.append(("fail", str(error)))
         if service.source == "embedded":
             lines.append(("ok", f"{label}: the embedded server keeps running between runs (files in "
-                                f"{_cache_dir_path()}); `python -m workbook services stop` stops it"))
+                                f"{_cache_dir_path()}); `python3 -m workbook services stop` stops it"))
         elif name == "redis" and (unsupported := _redis_unsupported()):
             lines.append(("warn", f"{label}: no embedded fallback: {unsupported}"))
         elif importlib.util.find_spec(_MODULES[name]) is None:

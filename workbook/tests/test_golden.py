@@ -7,7 +7,7 @@ environment of the run (`env.json`, optional) and the JSON report it must produc
 changes a golden report.
 
 After a deliberate change of a message, regenerate the reports and read the diff:
-``WORKBOOK_GOLDEN_UPDATE=1 python -m pytest workbook/tests/test_golden.py``.
+``WORKBOOK_GOLDEN_UPDATE=1 python3 -m workbook pytest workbook/tests/test_golden.py``.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def test_an_exception_at_import_is_an_error_with_file_and_line(workbook_copy):
 def test_one_solved_exercise_passes_while_the_others_stay_not_started(workbook_copy):
     stub = workbook_copy.exercise_file(STEM).read_text()
     solved = stub.replace(
-        "    # TODO(00.1): your code here. Stuck? Run `python -m workbook hint 00.1`.\n    raise NotImplementedError\n",
+        "    # TODO(00.1): your code here. Stuck? Run `python3 -m workbook hint 00.1`.\n    raise NotImplementedError\n",
         "    if start < 0:\n        raise ValueError(start)\n    out = []\n    for n in range(start, 0, -1):\n"
         "        out.append(n)\n        await asyncio.sleep(0)\n    return out\n", 1)
     assert solved != stub

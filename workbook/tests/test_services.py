@@ -352,7 +352,7 @@ def test_when_nothing_works_the_message_lists_what_was_tried_and_the_three_fixes
         message = str(caught.value)
         for expected in (f"nothing answered on 127.0.0.1:{port}", f"{package} package is not installed",
                          "docker compose up -d", variable, "pip install -r requirements.txt",
-                         "python -m workbook doctor"):
+                         "python3 -m workbook doctor"):
             assert expected in message, f"the message must contain {expected!r}:\n{message}"
 
 

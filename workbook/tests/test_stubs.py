@@ -13,7 +13,7 @@ from workbook import ROOT, stubs, suite
 def test_a_region_without_stub_lines_becomes_a_todo_and_not_implemented():
     solution = "def f():\n    # SOLUTION BEGIN 01.2\n    return 1\n    # SOLUTION END\n"
     assert stubs.make_stub(solution) == (
-        "def f():\n    # TODO(01.2): your code here. Stuck? Run `python -m workbook hint 01.2`.\n"
+        "def f():\n    # TODO(01.2): your code here. Stuck? Run `python3 -m workbook hint 01.2`.\n"
         "    raise NotImplementedError\n")
 
 
