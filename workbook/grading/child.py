@@ -78,6 +78,11 @@ def _children() -> list[int]:
 
 def _reap_everything() -> None:
     """Kill and reap every remaining descendant (they are all our children, as a subreaper)."""
+    try:
+        if os.waitpid(-1, os.WNOHANG) == (0, 0):
+            pass  # children are still running: find them below
+    except ChildProcessError:
+        return  # the usual case: nothing was left behind, and no need to read /proc
     while True:
         for pid in _children():
             try:
@@ -96,10 +101,28 @@ def _run_pytest(argv: list[str]) -> int:
     return int(pytest.main(argv))
 
 
+def _pytest_then_leave(argv: list[str]) -> None:
+    """Run pytest, then leave at once, skipping the interpreter's shutdown.
+
+    Every record is written and flushed when pytest returns. What shutdown would still do is
+    the learner's business, not the grade's: join the threads their code left running (one
+    blocked forever would hold the process until the chapter's budget ran out and turn a graded
+    chapter into a timeout) and run their `atexit` handlers. It also saves tearing down asyncpg,
+    aiohttp and the rest module by module: ~0.04 s on chapter 04's solutions, none on 06's.
+    """
+    code = _run_pytest(argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str]) -> int:
+    """Run pytest in a forked child; leaves the process with pytest's exit code (never returns on POSIX)."""
     _limit_memory()
     if not hasattr(os, "fork"):  # pragma: no cover - Windows: no keeper; the grader's job object is the limit
         return _run_pytest(argv)
+    import pytest  # noqa: F401 - before the fork, so the keeper costs no interpreter start-up of its own
+
     subreaper = _become_subreaper()
     for name in _KEEPER_IGNORES:
         signal.signal(getattr(signal, name), signal.SIG_IGN)
@@ -110,7 +133,7 @@ def main(argv: list[str]) -> int:
         for name in _KEEPER_IGNORES:
             signal.signal(getattr(signal, name), signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        sys.exit(_run_pytest(argv))
+        _pytest_then_leave(argv)
     while True:
         try:
             _, status = os.waitpid(pid, 0)
@@ -120,7 +143,9 @@ def main(argv: list[str]) -> int:
     code = os.waitstatus_to_exitcode(status)
     if subreaper:
         _reap_everything()
-    return 128 - code if code < 0 else code
+    # The keeper has nothing of its own to clean up; tearing down the pytest it imported before
+    # the fork would delay the grade by ~0.04 s.
+    os._exit(128 - code if code < 0 else code)
 
 
 if __name__ == "__main__":

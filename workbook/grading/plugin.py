@@ -235,10 +235,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         outcome = Outcome.SKIPPED
     elif excinfo is not None and not (variant.role is Role.CHECK and report.skipped):
         outcome = Outcome.FAILED
-        kind, message = _explain(item, excinfo, run)
-        if variant.role is Role.MUTANT and kind is not Kind.ENVIRONMENT:
-            kind, message = Kind.OK, ""  # never shown: what a learner's test said about a broken copy
-        elif variant.role is Role.REFERENCE:
+        if variant.role is Role.MUTANT:
+            # What a learner's test said about a broken copy is never shown; only a server that is
+            # down or full must still not count as "caught".
+            kind, message = _server_trouble(item, excinfo, run)
+        else:
+            kind, message = _explain(item, excinfo, run)
+        if variant.role is Role.REFERENCE:
             uses = _learner_fixtures_of_other_exercises(item, exercise)
         owner = _teardown_owner(item, excinfo, exercise) if phase is Phase.TEARDOWN else ""
         if owner:  # a fixture of another exercise failed in its own teardown: it costs that exercise
@@ -320,14 +323,31 @@ def _explain(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], ru
     return diagnose.classify(failure, servers, down)
 
 
+def _server_trouble(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], run: RunState) -> tuple[Kind, str]:
+    """(ENVIRONMENT, message) when a server the chapter uses is down or full, else (OK, "")."""
+    chapter = _chapter_of(item)
+    declared = chapter.services if chapter else ()
+    if not declared or not diagnose.may_be_server_trouble(excinfo.value):
+        return Kind.OK, ""
+    message = diagnose.environment_problem(excinfo.value, run.servers.in_use(declared), run.servers.down(declared))
+    return (Kind.ENVIRONMENT, message) if message else (Kind.OK, "")
+
+
 def _where(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
-    """' (exercises/02_x.py, line 12)': the deepest traceback line in the learner's file, if any."""
-    folder = (ROOT / current_target()).resolve()
-    for entry in reversed(excinfo.traceback):
-        path = Path(str(entry.path)).resolve()
-        if path.is_relative_to(folder):
-            return f" ({path.relative_to(ROOT).as_posix()}, line {entry.lineno + 1})"
-    return ""
+    """' (exercises/02_x.py, line 12)': the deepest traceback line in the learner's file, if any.
+
+    Walks the raw traceback (pytest's own `excinfo.traceback` builds an entry object per frame,
+    about 70 ms for a deep asyncio failure).
+    """
+    folder = str((ROOT / current_target()).resolve()) + os.sep
+    found = ""
+    tb = excinfo.tb
+    while tb is not None:
+        filename = os.path.realpath(tb.tb_frame.f_code.co_filename)
+        if filename.startswith(folder):
+            found = f" ({Path(filename).relative_to(ROOT).as_posix()}, line {tb.tb_lineno})"
+        tb = tb.tb_next
+    return found
 
 
 def _where_tasks_wait() -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -135,7 +135,9 @@ Item = Record | Planned | Started | End
 
 def to_line(item: Item) -> str:
     kind = {Record: "phase", Planned: "planned", Started: "started", End: "end"}[type(item)]
-    return json.dumps({"type": kind, **asdict(item)}, ensure_ascii=False) + "\n"
+    # vars(), not dataclasses.asdict(): no deep copy (a third of the plugin's own time per test);
+    # the enums are str subclasses, written as their values.
+    return json.dumps({"type": kind, **vars(item)}, ensure_ascii=False) + "\n"
 
 
 def from_line(line: str) -> Item:

@@ -124,3 +124,12 @@ def test_ctrl_c_stops_a_hung_grading_at_once_and_leaves_no_process(workbook_copy
     _out, err = grader.communicate(timeout=15)  # not the chapter's 60 s budget
     assert grader.returncode == 130, err
     assert not _running(f"--rootdir={workbook_copy.root}"), "Ctrl+C must stop every chapter process"
+
+
+def test_a_thread_left_running_does_not_hold_the_grade(workbook_copy):
+    started = time.monotonic()
+    graded = _grade_with(workbook_copy, (
+        "import threading, time as _time\n\n@pytest.mark.asyncio\nasync def test_is_palindrome_threads():\n"
+        "    threading.Thread(target=_time.sleep, args=(45,)).start()\n    assert await is_palindrome('abba')\n"))
+    assert graded.statuses() == {**SOLVED, "00.3": "passed"}
+    assert time.monotonic() - started < 25, "a learner's thread must not make the grader wait for the chapter's budget"
