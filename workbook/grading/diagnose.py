@@ -9,7 +9,6 @@ resolves or starts a server, and a chapter that uses no server never hears of on
 from __future__ import annotations
 
 import re
-import traceback
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -48,8 +47,11 @@ class Failure:
     learner_file: str
     #: the per-test time limit, for the message of a timeout
     timeout: str = "?"
-    #: True when the innermost frame of the traceback is pytest's or pytest-asyncio's own code
-    raised_inside_pytest: bool = False
+
+    @property
+    def raised_inside_pytest(self) -> bool:
+        """Whether the innermost frame of the traceback is pytest's or pytest-asyncio's own code."""
+        return raised_inside_pytest(self.error)
 
 
 @dataclass(frozen=True)
@@ -198,8 +200,12 @@ def _never_awaited(error: BaseException) -> str:
 
 def raised_inside_pytest(error: BaseException) -> bool:
     """Whether the innermost frame of `error`'s traceback is pytest's or pytest-asyncio's own code."""
-    frames = traceback.extract_tb(error.__traceback__)
-    return bool(frames) and any(part in frames[-1].filename for part in ("pytest_asyncio", "_pytest"))
+    tb = error.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return any(part in tb.tb_frame.f_code.co_filename for part in ("pytest_asyncio", "_pytest"))
 
 
 def plain_names(message: str) -> str:

@@ -13,6 +13,7 @@ in learner code is recorded as what stopped the session.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import os
 import random
@@ -241,7 +242,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             kind, message = _server_trouble(item, excinfo, run)
         else:
             kind, message = _explain(item, excinfo, run)
-        if variant.role is Role.REFERENCE:
+        if variant.role is Role.REFERENCE and not (kind is Kind.NOT_IMPLEMENTED and phase is Phase.CALL):
+            # (a test whose own body still raises NotImplementedError is not started, whatever it uses)
             uses = _learner_fixtures_of_other_exercises(item, exercise)
         owner = _teardown_owner(item, excinfo, exercise) if phase is Phase.TEARDOWN else ""
         if owner:  # a fixture of another exercise failed in its own teardown: it costs that exercise
@@ -313,8 +315,7 @@ def _explain(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], ru
     failure = diagnose.Failure(
         error=excinfo.value, text=excinfo.exconly(), where=where, test=item.name.split("[")[0],
         learner_file=f"{current_target()}/{chapter.stem if chapter else item.path.stem}.py",
-        timeout=str(item.config.getini("timeout") or "?"),
-        raised_inside_pytest=diagnose.raised_inside_pytest(excinfo.value))
+        timeout=str(item.config.getini("timeout") or "?"))
     servers, down = {}, set()
     if declared and diagnose.may_be_server_trouble(excinfo.value):
         # Only the chapter's own servers, only those this process was given or resolved: never start one.
@@ -343,11 +344,17 @@ def _where(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
     found = ""
     tb = excinfo.tb
     while tb is not None:
-        filename = os.path.realpath(tb.tb_frame.f_code.co_filename)
+        filename = _real(tb.tb_frame.f_code.co_filename)
         if filename.startswith(folder):
             found = f" ({Path(filename).relative_to(ROOT).as_posix()}, line {tb.tb_lineno})"
         tb = tb.tb_next
     return found
+
+
+@functools.lru_cache(maxsize=512)
+def _real(filename: str) -> str:
+    """The real path of a code file (cached: a traceback of a failing asyncio test has dozens of frames)."""
+    return os.path.realpath(filename)
 
 
 def _where_tasks_wait() -> str:
