@@ -133,3 +133,14 @@ def test_a_thread_left_running_does_not_hold_the_grade(workbook_copy):
         "    threading.Thread(target=_time.sleep, args=(45,)).start()\n    assert await is_palindrome('abba')\n"))
     assert graded.statuses() == {**SOLVED, "00.3": "passed"}
     assert time.monotonic() - started < 25, "a learner's thread must not make the grader wait for the chapter's budget"
+
+
+@pytest.mark.parametrize("environment", [{"REDIS_URL": "redis://127.0.0.1:1/0"}, {"WORKBOOK_SERVICES": "embeded"}])
+def test_a_refused_connection_in_a_chapter_without_servers_is_the_learners_own(workbook_copy, environment):
+    graded = _grade_with(workbook_copy, (
+        "_countdown = countdown\n\nasync def countdown(start):\n    import socket\n"
+        "    socket.create_connection(('127.0.0.1', 1), timeout=1)\n    return await _countdown(start)\n"),
+        **environment)
+    assert graded.status("00.1") == "failed", "chapter 00 uses no server: a refused connection is the learner's code"
+    assert "Environment" not in graded.exercise("00.1")["message"]
+    assert graded.returncode == 1
