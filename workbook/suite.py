@@ -73,7 +73,9 @@ def run(env: dict[str, str], quick: bool = False) -> int:
     else:
         print("  ✔ catalog valid; every stub in exercises/ is generated from its current solution")
 
-    suite.step("tooling: the workbook's own tests", python + ["workbook/tests", "-q"], env)
+    # One worker per core and one more: the tests mostly wait for the grading processes they start.
+    workers = str((os.cpu_count() or 1) + 1)
+    suite.step("tooling: the workbook's own tests", python + ["workbook/tests", "-q", "-n", workers], env)
     # -W error: the reference solutions must not warn (deprecations, unclosed sessions, never-awaited coroutines)
     suite.step("grading suite on solutions/ (plain `pytest tests/`, warnings as errors)",
                python + ["tests", "-q", "-W", "error"], {**env, "WORKBOOK_TARGET": "solutions"})
