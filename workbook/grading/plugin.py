@@ -316,39 +316,46 @@ def _explain(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], ru
         error=excinfo.value, text=excinfo.exconly(), where=where, test=item.name.split("[")[0],
         learner_file=f"{current_target()}/{chapter.stem if chapter else item.path.stem}.py",
         timeout=str(item.config.getini("timeout") or "?"))
-    servers, down = {}, set()
-    if declared and diagnose.may_be_server_trouble(excinfo.value):
-        # Only the chapter's own servers, only those this process was given or resolved: never start one.
-        servers = run.servers.in_use(declared)
-        down = run.servers.down(declared)
+    servers, down = _servers_for(declared, excinfo, run)
     return diagnose.classify(failure, servers, down)
 
 
 def _server_trouble(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], run: RunState) -> tuple[Kind, str]:
     """(ENVIRONMENT, message) when a server the chapter uses is down or full, else (OK, "")."""
     chapter = _chapter_of(item)
-    declared = chapter.services if chapter else ()
-    if not declared or not diagnose.may_be_server_trouble(excinfo.value):
-        return Kind.OK, ""
-    message = diagnose.environment_problem(excinfo.value, run.servers.in_use(declared), run.servers.down(declared))
+    servers, down = _servers_for(chapter.services if chapter else (), excinfo, run)
+    message = diagnose.environment_problem(excinfo.value, servers, down) if servers else ""
     return (Kind.ENVIRONMENT, message) if message else (Kind.OK, "")
 
 
-def _where(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
-    """' (exercises/02_x.py, line 12)': the deepest traceback line in the learner's file, if any.
+def _servers_for(declared: tuple[str, ...], excinfo: pytest.ExceptionInfo[BaseException],
+                 run: RunState) -> tuple[dict[str, diagnose.Server], set[str]]:
+    """The chapter's own servers in use, and which of them do not answer: probed only when the
+    failure could be theirs, and never a server this process was not given or did not resolve."""
+    if not declared or not diagnose.may_be_server_trouble(excinfo.value):
+        return {}, set()
+    return run.servers.in_use(declared), run.servers.down(declared)
 
-    Walks the raw traceback (pytest's own `excinfo.traceback` builds an entry object per frame,
-    about 70 ms for a deep asyncio failure).
-    """
+
+def _learner_frames(excinfo: pytest.ExceptionInfo[BaseException]) -> list[tuple[str, int, str]]:
+    """(path relative to the repository, line, function) of each traceback frame in the learner's
+    folder, outermost first. Walks the raw traceback: pytest's `excinfo.traceback` builds an entry
+    object per frame, about 70 ms for a deep asyncio failure."""
     folder = str((ROOT / current_target()).resolve()) + os.sep
-    found = ""
+    found = []
     tb = excinfo.tb
     while tb is not None:
         filename = _real(tb.tb_frame.f_code.co_filename)
         if filename.startswith(folder):
-            found = f" ({Path(filename).relative_to(ROOT).as_posix()}, line {tb.tb_lineno})"
+            found.append((Path(filename).relative_to(ROOT).as_posix(), tb.tb_lineno, tb.tb_frame.f_code.co_name))
         tb = tb.tb_next
     return found
+
+
+def _where(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """' (exercises/02_x.py, line 12)': the deepest traceback line in the learner's file, if any."""
+    frames = _learner_frames(excinfo)
+    return f" ({frames[-1][0]}, line {frames[-1][1]})" if frames else ""
 
 
 @functools.lru_cache(maxsize=512)
@@ -407,17 +414,12 @@ def _still_a_stub(function: Any) -> bool:
 def _teardown_owner(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], exercise_id: str) -> str:
     """The other exercise whose learner fixture raised in this teardown (a wider-scoped fixture ends here)."""
     chapter = _chapter_of(item)
-    if chapter is None:
+    frames = _learner_frames(excinfo)
+    if chapter is None or not frames:
         return ""
-    folder = (ROOT / current_target()).resolve()
-    for entry in reversed(excinfo.traceback):
-        if Path(str(entry.path)).resolve().is_relative_to(folder):
-            function = entry.name
-            for other in catalog.load().in_chapter(chapter.id):
-                if other.id != exercise_id and other.kind == "fixture" and function in other.names:
-                    return other.id
-            return ""
-    return ""
+    function = frames[-1][2]
+    return next((other.id for other in catalog.load().in_chapter(chapter.id)
+                 if other.id != exercise_id and other.kind == "fixture" and function in other.names), "")
 
 
 def _last_line(text: str) -> str:
