@@ -42,7 +42,9 @@ async def inbox():
 # --- 00.3 (test): write tests for given code -------------------------------------------------
 
 async def is_palindrome(text: str) -> bool:
-    """True if `text` reads the same backwards, ignoring case and spaces.
+    """True if `text` reads the same backwards as forwards, letter by letter.
+
+    Case does not matter ("Level" is a palindrome) and spaces are ignored ("never odd or even" is one).
 
     This one is finished: do not change it. Write tests for it below.
     """

@@ -57,7 +57,9 @@ async def inbox():
 # --- 00.3 (test): write tests for given code -------------------------------------------------
 
 async def is_palindrome(text: str) -> bool:
-    """True if `text` reads the same backwards, ignoring case and spaces.
+    """True if `text` reads the same backwards as forwards, letter by letter.
+
+    Case does not matter ("Level" is a palindrome) and spaces are ignored ("never odd or even" is one).
 
     This one is finished: do not change it. Write tests for it below.
     """
@@ -83,6 +85,11 @@ async def test_is_palindrome_accepts_a_simple_palindrome():
 @pytest.mark.asyncio
 async def test_is_palindrome_rejects_a_word_that_is_not_one():
     assert await is_palindrome("levels") is False
+
+
+@pytest.mark.asyncio
+async def test_is_palindrome_compares_every_letter_not_just_the_ends():
+    assert await is_palindrome("rover") is False
 
 
 @pytest.mark.asyncio

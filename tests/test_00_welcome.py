@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 import pytest
 
-from workbook.testing import learner_fixtures, load_reference, load_target, mutation_suite
+from workbook.testing import learner_fixtures, load_reference, load_target, mutation_suite, require
 
 ex = load_target("00_welcome")
 ref = load_reference("00_welcome")
@@ -15,26 +16,26 @@ globals().update(learner_fixtures(ex))
 
 # --- 00.1 countdown -----------------------------------------------------------------------------
 
-@pytest.mark.exercise("00.1")
+@pytest.mark.exercise("00.1", promise="counts")
 @pytest.mark.asyncio
 async def test_countdown_counts_down_to_one():
     assert await ex.countdown(3) == [3, 2, 1], "countdown(3) must return [3, 2, 1]"
 
 
-@pytest.mark.exercise("00.1")
+@pytest.mark.exercise("00.1", promise="zero")
 @pytest.mark.asyncio
 async def test_countdown_from_zero_is_empty():
     assert await ex.countdown(0) == [], "countdown(0) must return an empty list"
 
 
-@pytest.mark.exercise("00.1")
+@pytest.mark.exercise("00.1", promise="negative")
 @pytest.mark.asyncio
 async def test_countdown_rejects_a_negative_start():
     with pytest.raises(ValueError):
         await ex.countdown(-1)
 
 
-@pytest.mark.exercise("00.1")
+@pytest.mark.exercise("00.1", promise="turns")
 @pytest.mark.asyncio
 async def test_countdown_lets_other_tasks_run():
     ticks = []
@@ -58,7 +59,7 @@ async def test_countdown_lets_other_tasks_run():
 
 # --- 00.2 inbox fixture --------------------------------------------------------------------------
 
-@pytest.mark.exercise("00.2")
+@pytest.mark.exercise("00.2", promise="messages")
 @pytest.mark.asyncio
 async def test_inbox_holds_the_two_messages_in_order(inbox):
     assert isinstance(inbox, asyncio.Queue), "inbox must yield an asyncio.Queue"
@@ -66,9 +67,13 @@ async def test_inbox_holds_the_two_messages_in_order(inbox):
     assert [inbox.get_nowait(), inbox.get_nowait()] == ["welcome", "read the notebook"]
 
 
-@pytest.mark.exercise("00.2")
+@pytest.mark.exercise("00.2", promise="emptied")
 @pytest.mark.asyncio
 async def test_inbox_is_emptied_after_the_test(workbook_after_teardown, inbox):
+    body = getattr(ex.inbox, "__wrapped__", ex.inbox)
+    require(inspect.isasyncgenfunction(body) or inspect.isgeneratorfunction(body),
+            "`inbox` returns its queue, so none of its code runs after the test: `yield` the queue instead, "
+            "and empty it after the `yield`")
     await inbox.put("left behind by the test")
     workbook_after_teardown(inbox.empty, "the inbox still holds messages: empty it after `yield`")
 
@@ -84,6 +89,11 @@ async def _case_sensitive(text: str) -> bool:
     return letters == letters[::-1]
 
 
+async def _only_the_ends(text: str) -> bool:
+    letters = [c.lower() for c in text if not c.isspace()]
+    return not letters or letters[0] == letters[-1]
+
+
 async def _keeps_spaces(text: str) -> bool:
     letters = [c.lower() for c in text]
     return letters == letters[::-1]
@@ -94,6 +104,7 @@ globals().update(
         ex,
         "00.3",
         reference=ref.is_palindrome,
-        mutants={"always_true": _always_true, "case_sensitive": _case_sensitive, "keeps_spaces": _keeps_spaces},
+        mutants={"always_true": _always_true, "only_the_ends": _only_the_ends, "case_sensitive": _case_sensitive,
+                 "keeps_spaces": _keeps_spaces},
     )
 )

@@ -34,6 +34,16 @@ class UnknownSelection(LookupError):
 
 
 @dataclass(frozen=True)
+class Promise:
+    """One thing a correct answer must do, stated in the stub's docstring (the exercise contract, SPEC §3)."""
+
+    #: Short id, unique within its exercise; hidden checks and mutants name it.
+    id: str
+    #: The words of the promise as the stub's docstring states them (`dev check` looks for them there).
+    says: str
+
+
+@dataclass(frozen=True)
 class Mutant:
     """A deliberately broken version of the code a `test`-kind exercise tests."""
 
@@ -41,6 +51,8 @@ class Mutant:
     id: str
     #: What is wrong with it, in plain words; shown to a learner whose tests miss it.
     description: str
+    #: The id of the promise it breaks.
+    promise: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,11 @@ class Exercise:
     test_prefix: str | None = None
     #: test kind only: broken versions of `subject` the learner's tests must catch.
     mutants: tuple[Mutant, ...] = field(default=())
+    #: What a correct answer must do; every hidden check or mutant names one of them.
+    promises: tuple[Promise, ...] = field(default=())
+
+    def promise(self, promise_id: str) -> Promise | None:
+        return next((p for p in self.promises if p.id == promise_id), None)
 
     def as_dict(self) -> dict[str, object]:
         """The public description used by `python3 -m workbook list --json`."""
@@ -214,7 +231,9 @@ def _load(path: Path, _mtime_ns: int, _size: int) -> Catalog:
                 names=tuple(e.get("names", ())),
                 subject=e.get("subject"),
                 test_prefix=e.get("test_prefix"),
-                mutants=tuple(Mutant(id=m["id"], description=m["description"].strip()) for m in e.get("mutant", ())),
+                mutants=tuple(Mutant(id=m["id"], description=m["description"].strip(), promise=m.get("promise", ""))
+                              for m in e.get("mutant", ())),
+                promises=tuple(Promise(id=p["id"], says=" ".join(p["says"].split())) for p in e.get("promise", ())),
             )
         )
     return Catalog(chapters=chapters, exercises=tuple(exercises))

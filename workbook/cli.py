@@ -352,8 +352,14 @@ def _dev(args: argparse.Namespace) -> int:
         changed = stubs.write_stubs(stems=stems)
         print("\n".join(f"wrote {p.relative_to(ROOT)}" for p in changed) or "exercises/ already up to date.")
         return EXIT_OK
-    problems = catalog.problems() + [f"{p.relative_to(ROOT)} differs from what its solution generates"
-                                     for p, text in stubs.expected_stubs().items()
-                                     if not p.exists() or p.read_text(encoding="utf-8") != text]
-    print("\n".join(f"✘ {p}" for p in problems) or "✔ catalog valid; exercises/ match solutions/")
+    from workbook import contract
+
+    problems = catalog.problems() + contract.problems() + [
+        f"{p.relative_to(ROOT)} differs from what its solution generates"
+        for p, text in stubs.expected_stubs().items() if not p.exists() or p.read_text(encoding="utf-8") != text]
+    if not problems:  # the grading of the reference tests is worth running only on a sound contract
+        problems = contract.mutants_missed()
+    print("\n".join(f"✘ {p}" for p in problems)
+          or "✔ catalog valid; every promise is stated, checked (or broken by a mutant the reference tests catch); "
+             "exercises/ match solutions/")
     return EXIT_FAILED if problems else EXIT_OK

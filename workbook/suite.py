@@ -56,7 +56,7 @@ def run(env: dict[str, str], quick: bool = False) -> int:
 
     `env`: the environment for the steps, with DATABASE_URL/REDIS_URL naming the servers in use.
     """
-    from workbook import catalog
+    from workbook import catalog, contract
 
     print(f"Python {sys.version.split()[0]} at {sys.executable}", flush=True)
     env = {k: v for k, v in env.items() if k != "WORKBOOK_TARGET"}
@@ -64,14 +64,15 @@ def run(env: dict[str, str], quick: bool = False) -> int:
     suite = Suite()
 
     print("== catalog and stubs", flush=True)
-    problems = catalog.problems() + [f"{p.relative_to(ROOT)} is out of date: run `python3 -m workbook dev stubs`"
-                                     for p in stale_stubs()]
+    problems = catalog.problems() + contract.problems() + [
+        f"{p.relative_to(ROOT)} is out of date: run `python3 -m workbook dev stubs`" for p in stale_stubs()]
     for problem in problems:
         print(f"  ✘ {problem}")
     if problems:
         suite.failures.append("catalog and stubs")
     else:
-        print("  ✔ catalog valid; every stub in exercises/ is generated from its current solution")
+        print("  ✔ catalog valid; every promise is stated and checked (the reference tests' catching of every mutant "
+              "is the grading suite's step below); every stub in exercises/ is generated from its current solution")
 
     # One worker per core and one more: the tests mostly wait for the grading processes they start.
     workers = str((os.cpu_count() or 1) + 1)

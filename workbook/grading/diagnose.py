@@ -47,6 +47,8 @@ class Failure:
     learner_file: str
     #: the per-test time limit, for the message of a timeout
     timeout: str = "?"
+    #: a hidden check's promise, in the stub's words, for an error whose own text does not say what was expected
+    promise: str = ""
 
     @property
     def raised_inside_pytest(self) -> bool:
@@ -83,9 +85,18 @@ def classify(failure: Failure, servers: Mapping[str, Server] = {}, down: Collect
     explained = _common_mistake(failure, text)
     if explained:
         return explained
-    if type(error).__name__ == "Failed":  # pytest.fail(..., pytrace=False) from a grading test
-        return Kind.ASSERTION, plain_names(str(error))
-    return Kind.ASSERTION, plain_names(f"{text}{where}")
+    if type(error).__name__ == "Failed":
+        if not getattr(error, "pytrace", True):  # pytest.fail(rule, pytrace=False): the check states the rule itself
+            return Kind.ASSERTION, plain_names(str(error))
+        return Kind.ASSERTION, _against(failure.promise, plain_names(f"{text}{where}"))  # e.g. pytest.raises: DID NOT RAISE
+    message = plain_names(f"{text}{where}")
+    # An assert of a grading test states its rule; any other exception came from the learner's code and
+    # says only what happened: name the promise it broke as well.
+    return Kind.ASSERTION, message if isinstance(error, AssertionError) else _against(failure.promise, message)
+
+
+def _against(promise: str, message: str) -> str:
+    return f"The docstring promises: {promise.rstrip('.')}. Instead: {message}" if promise else message
 
 
 def may_be_server_trouble(error: BaseException) -> bool:

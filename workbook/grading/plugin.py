@@ -102,7 +102,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "exercise(id): the catalog exercise a grading test belongs to")
+    config.addinivalue_line("markers", "exercise(id, promise=...): the catalog exercise a grading test belongs to, "
+                            "and the promises of it that the test checks (see workbook/contract.py)")
     config.addinivalue_line("markers", "workbook_summary: a grading test that runs after the others of its module and "
                             "sums up what they saw (its passing alone is no progress)")
     config.addinivalue_line("markers", "workbook_mutation(setup): a learner's test run against the reference and mutants")
@@ -296,6 +297,16 @@ def _exercise_of(item: pytest.Item) -> str | None:
     return str(marker.args[0]) if marker and marker.args else None
 
 
+def _promise_of(item: pytest.Item) -> str:
+    """What the first promise a hidden check names says (workbook/contract.py), or ""."""
+    marker = item.get_closest_marker("exercise")
+    named = marker.kwargs.get("promise", ()) if marker and marker.args else ()
+    named = (named,) if isinstance(named, str) else tuple(named)
+    exercise = catalog.load().exercise(str(marker.args[0])) if named else None
+    promise = exercise.promise(named[0]) if exercise else None
+    return promise.says if promise else ""
+
+
 def _variant_of(item: pytest.Item) -> Variant:
     callspec = getattr(item, "callspec", None)
     value = callspec.params.get("workbook_variant") if callspec else None
@@ -315,7 +326,7 @@ def _explain(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], ru
     failure = diagnose.Failure(
         error=excinfo.value, text=excinfo.exconly(), where=where, test=item.name.split("[")[0],
         learner_file=f"{current_target()}/{chapter.stem if chapter else item.path.stem}.py",
-        timeout=str(item.config.getini("timeout") or "?"))
+        timeout=str(item.config.getini("timeout") or "?"), promise=_promise_of(item))
     servers, down = _servers_for(declared, excinfo, run)
     return diagnose.classify(failure, servers, down)
 

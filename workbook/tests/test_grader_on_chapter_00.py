@@ -123,7 +123,7 @@ def test_a_module_level_pytestmark_reaches_the_learners_tests(workbook_copy):
     _with_palindrome_tests(workbook_copy, (
         "pytestmark = pytest.mark.asyncio\n\n"
         "async def test_is_palindrome_level():\n    assert await is_palindrome('Never odd or even')\n\n"
-        "async def test_is_palindrome_no():\n    assert not await is_palindrome('ab')\n"))
+        "async def test_is_palindrome_no():\n    assert not await is_palindrome('ab')\n    assert not await is_palindrome('rover')\n"))
     graded = workbook_copy.grade("00.3")
     assert graded.status("00.3") == "passed", graded.exercise("00.3")["message"]
 
