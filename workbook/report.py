@@ -5,11 +5,15 @@ The JSON shape is a stable contract (SPEC §4): instructors' scripts read it.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from workbook import ROOT
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbook.catalog import Catalog, Exercise
@@ -94,8 +98,17 @@ def truncate(message: str, exercise: Exercise | None = None) -> str:
     message = message.strip()
     if len(message) <= MESSAGE_LIMIT:
         return message
+    if _is_bug_list(message):
+        return message  # a test-kind exercise's surviving bugs are the learner's to-do list: all of them
     test_file = f"tests/test_{exercise.chapter.stem}.py" if exercise else "tests/"
     return message[:MESSAGE_LIMIT].rstrip() + _TRUNCATED.format(test_file=test_file, id=exercise.id if exercise else "ID")
+
+
+def _is_bug_list(message: str) -> bool:
+    """A message of short lines, most of them "  - ..." bullets (the bugs a learner's tests missed)."""
+    lines = message.splitlines()
+    bullets = [line for line in lines if line.startswith("  - ")]
+    return len(bullets) >= 2 and all(len(line) <= 300 for line in lines) and len(lines) - len(bullets) <= 3
 
 
 _SYMBOL = {
@@ -122,6 +135,9 @@ def next_step(report: Report) -> str:
     if not todo:
         return "Everything selected passes. On to the next chapter: `python3 -m workbook progress`."
     first = todo[0]
+    broken = _broken_file(todo)
+    if broken:
+        return broken
     if first.status is Status.NOT_STARTED:
         return (
             f"Next: exercise {first.exercise.id} ({first.exercise.title}). Read notebooks/{first.exercise.chapter.stem}.ipynb, "
@@ -131,6 +147,23 @@ def next_step(report: Report) -> str:
         f"Next: fix exercise {first.exercise.id} in exercises/{first.exercise.chapter.stem}.py; "
         f"stuck? `python3 -m workbook hint {first.exercise.id}`."
     )
+
+
+def _broken_file(todo: list[ExerciseResult]) -> str:
+    """A learner file that does not import: point at its line, and at the exercise whose part holds it."""
+    for result in todo:
+        found = re.match(r"(exercises/(\d\d)_\w+\.py), line (\d+):", result.message) if result.status is Status.ERROR else None
+        if not found:
+            continue
+        shown, line = found.group(1), int(found.group(3))
+        owner = ""
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            above = (ROOT / shown).read_text(encoding="utf-8").splitlines()[:line]
+            headers = [m.group(1) for m in (re.match(r"# --- (\d\d\.\d+)\b", text) for text in above) if m]
+            owner = f" (in exercise {headers[-1]})" if headers else ""
+        return (f"Next: fix line {line} of {shown}{owner}: until the file imports, none of its exercises can be "
+                f"graded. Then `python3 -m workbook grade {found.group(2)}`.")
+    return ""
 
 
 def preload() -> None:

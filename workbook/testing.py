@@ -84,10 +84,13 @@ def _load(folder: str, stem: str) -> ModuleType:
             return importlib.import_module(name)
     except _ImportTookTooLong:
         sys.modules.pop(name, None)
-        line = _line_in(path, traceback.extract_tb(sys.exc_info()[2]))
+        frames = traceback.extract_tb(sys.exc_info()[2])
+        top, inner = _line_in(path, frames, outermost=True), _line_in(path, frames)
+        running = f" (it was running{inner.replace(',', '', 1)} when it was stopped)" if inner != top else ""
         raise TargetImportError(
-            f"{shown}{line}: importing the file did not finish within {IMPORT_BUDGET} s. Is there an endless "
-            "loop, a blocking call or an `asyncio.run(...)` at the top level of the file? Put it inside a function.",
+            f"{shown}{top}: importing the file did not finish within {IMPORT_BUDGET} s{running}. Code at the top level "
+            "of the file runs as soon as it is imported: an endless loop, a blocking call or an `asyncio.run(...)` "
+            "there never lets the grading start. Move it into a function (or under `if __name__ == \"__main__\":`).",
             timed_out=True) from None
     except SyntaxError as error:
         sys.modules.pop(name, None)
@@ -113,9 +116,10 @@ def _import_failure(path: Path, shown: str, error: BaseException) -> str:
     return f"{shown}{line}: the file does not import: {type(error).__name__}: {error}. Fix it and grade again."
 
 
-def _line_in(path: Path, frames: traceback.StackSummary) -> str:
+def _line_in(path: Path, frames: traceback.StackSummary, *, outermost: bool = False) -> str:
+    """", line N": the innermost (or the outermost: the top-level statement) of `frames` in `path`."""
     lines = [f.lineno for f in frames if Path(f.filename).resolve() == path.resolve()]
-    return f", line {lines[-1]}" if lines else ""
+    return f", line {lines[0] if outermost else lines[-1]}" if lines else ""
 
 
 class _KeptOpen:

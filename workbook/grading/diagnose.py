@@ -70,8 +70,13 @@ def classify(failure: Failure, servers: Mapping[str, Server] = {}, down: Collect
     if _is_not_implemented(error):
         return Kind.NOT_IMPLEMENTED, f"Still raises NotImplementedError{where}."
     if "Timeout (>" in text and "from pytest-timeout" in text:
-        return Kind.TIMEOUT, (f"Stopped after {failure.timeout} s{where}: the test never finished. An await that waits for "
-                              "something that never happens, or an endless loop? Wrap waits in `asyncio.timeout()`.")
+        if _stopped_in(error, failure.learner_file):
+            return Kind.TIMEOUT, (f"Stopped after {failure.timeout} s{where}: that code kept running without ever "
+                                  "handing control back, so it never finished. An endless loop? A loop must end, and a "
+                                  "long one must `await` (e.g. `await asyncio.sleep(0)`) so other tasks get a turn.")
+        return Kind.TIMEOUT, (f"Stopped after {failure.timeout} s{where}: the test never finished; it was waiting. An await "
+                              "that waits for something that never happens (a message never sent, a lock never "
+                              "released, a task never started)? Bound such waits with `asyncio.timeout()`.")
     if "async def functions are not natively supported" in text:
         return Kind.ASSERTION, (f"{failure.test} is an `async def` test without `@pytest.mark.asyncio`, so "
                                 "pytest cannot run it (the workbook uses pytest-asyncio's strict mode): mark it.")
@@ -97,6 +102,17 @@ def classify(failure: Failure, servers: Mapping[str, Server] = {}, down: Collect
 
 def _against(promise: str, message: str) -> str:
     return f"The docstring promises: {promise.rstrip('.')}. Instead: {message}" if promise else message
+
+
+def _stopped_in(error: BaseException, learner_file: str) -> bool:
+    """Whether the timeout stopped the learner's own code running (a busy loop), not an event loop waiting."""
+    tb, last = error.__traceback__, ""
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if "pytest_timeout" not in filename and "_pytest" not in filename:
+            last = filename
+        tb = tb.tb_next
+    return bool(learner_file) and last.replace("\\", "/").endswith(learner_file)
 
 
 def may_be_server_trouble(error: BaseException) -> bool:

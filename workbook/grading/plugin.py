@@ -17,7 +17,9 @@ import functools
 import gc
 import os
 import random
+import re
 import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,24 +198,66 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 # --- running: keep a test's stream mistakes inside it ----------------------------------------
 
-def _guarded_streams() -> Iterator[None]:
-    with kept_streams():
-        return (yield)
+#: what `_guarded` noted in the phase that just ran: calls without `await`, then deprecated calls
+_NOTED = pytest.StashKey[list[str]]()
+
+
+def _guarded(item: pytest.Item) -> Iterator[None]:
+    """Run one phase with streams learner code cannot close, noting the deprecated APIs it calls.
+
+    The grading tests and solutions run warning-free (CI runs them with `-W error`), so a
+    DeprecationWarning in a phase comes from the learner's code, wherever the library says it
+    was called from (redis's `close()` called through an exit stack names contextlib).
+    """
+    with kept_streams(), warnings.catch_warnings(record=True) as caught:
+        # A coroutine called without `await` is dropped, and warns, at the very line of the call:
+        # keep that line (as an error, the warning would surface later, nameless, as "unraisable").
+        warnings.filterwarnings("always", message=r"coroutine '.*' was never awaited", category=RuntimeWarning)
+        try:
+            return (yield)
+        finally:
+            noted = [w for w in caught if issubclass(w.category, DeprecationWarning) or _unawaited(w)]
+            item.stash[_NOTED] = [_unawaited(w) or _deprecation(w) for w in sorted(noted, key=lambda w: not _unawaited(w))]
+            for w in caught:
+                if w not in noted:  # everything else goes on to pytest's own recording
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+
+
+def _unawaited(warning: warnings.WarningMessage) -> str:
+    found = re.match(r"coroutine '([\w.<>]+)' was never awaited", str(warning.message))
+    if not found or not issubclass(warning.category, RuntimeWarning):
+        return ""
+    name = found.group(1)
+    where = _in_learner_file(warning)
+    return (f"`{name}(...)` was called without `await`{where}, so it never ran (and whatever came after it saw no "
+            "result): put `await` in front of the call.") if not name.rsplit(".", 1)[-1].startswith("_") else (
+            f"A coroutine was called without `await`{where}, so it never ran: put `await` in front of the call.")
+
+
+def _in_learner_file(warning: warnings.WarningMessage) -> str:
+    folder = (ROOT / current_target()).resolve()
+    path = Path(warning.filename).resolve()
+    return f" ({path.relative_to(ROOT).as_posix()}, line {warning.lineno})" if path.is_relative_to(folder) else ""
+
+
+def _deprecation(warning: warnings.WarningMessage) -> str:
+    return (f"Your code calls a deprecated API{_in_learner_file(warning)}: {' '.join(str(warning.message).split())} "
+            "Use the current call it names (the docstrings and notebooks use it).")
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
-    return (yield from _guarded_streams())
+    return (yield from _guarded(item))
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    return (yield from _guarded_streams())
+    return (yield from _guarded(item))
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    return (yield from _guarded_streams())
+    return (yield from _guarded(item))
 
 
 # --- recording outcomes ----------------------------------------------------------------------
@@ -253,6 +297,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             outcome, kind, message = Outcome.PASSED, Kind.OK, ""
     else:
         outcome = Outcome(report.outcome) if report.outcome in ("passed", "failed") else Outcome.SKIPPED
+    noted = item.stash.get(_NOTED, [])
+    if noted and variant.role is not Role.MUTANT and kind in (Kind.OK, Kind.ASSERTION) and not skipped:
+        # the missing `await` (or the deprecated call) is the cause; an assert that then fails is its symptom
+        outcome, kind, message = Outcome.FAILED, Kind.ASSERTION, noted[0]
+    item.stash[_NOTED] = []
     run.add(Record(exercise=exercise, nodeid=item.nodeid, phase=phase, outcome=outcome, kind=kind, message=message,
                    role=variant.role, mutant=variant.mutant, order=item.stash.get(_ORDER, -1), uses=uses,
                    summary=item.get_closest_marker("workbook_summary") is not None, duration=round(report.duration, 6)))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from workbook import catalog, cli, progress
+from workbook import ROOT, catalog, cli, progress
 from workbook.report import ExerciseResult, Report, Status
 
 
@@ -154,3 +154,16 @@ def test_collect_ranks_the_stuck_exercises_only_among_the_learners_who_graded_th
     assert csv_rows[0] == ",".join(["learner", "score", "max_score", *ids])
     assert csv_rows[1].startswith("ada,") and csv_rows[1].split(",")[3:] == [
         {"01.1": "passed", "01.2": "failed"}.get(i, "") for i in ids]
+
+
+def test_after_a_file_that_does_not_import_next_points_at_its_line_and_the_exercise_there():
+    from workbook.report import next_step
+
+    cat = catalog.load()
+    stub = (ROOT / "exercises" / "00_welcome.py").read_text(encoding="utf-8").splitlines()
+    line = next(n for n, text in enumerate(stub, start=1) if text.startswith("# --- 00.3")) + 2
+    message = f"exercises/00_welcome.py, line {line}: SyntaxError: invalid syntax. Fix it and grade again."
+    results = [ExerciseResult(e, Status.ERROR, message) for e in cat.in_chapter("00")]
+    shown = next_step(Report("exercises", results))
+    assert f"line {line} of exercises/00_welcome.py (in exercise 00.3)" in shown, shown
+    assert "00.1" not in shown, "the error is in 00.3's part: sending the learner to 00.1 would mislead"

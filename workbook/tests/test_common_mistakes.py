@@ -102,3 +102,23 @@ def test_a_test_that_leaves_its_client_session_open_does_not_score(workbook_copy
     assert exercise["status"] == "failed", "a chapter about cleaning up does not reward a leak"
     assert "test_price_client_leaks_its_session" in exercise["message"]
     assert "leaves an aiohttp.ClientSession open" in exercise["message"]
+
+
+def test_a_call_without_await_is_named_at_its_own_line_not_at_the_assert_after_it(workbook_copy):
+    text = workbook_copy.solution_text("02_async_fixtures")
+    call = '    await session_store.save("ann", {"cart": ["tea"], "visits": 3}, ttl=60)\n'
+    assert call in text, "the solution of 02 changed: update this test"
+    line = text[:text.index(call)].count("\n") + 1
+    workbook_copy.write_exercise("02_async_fixtures", text.replace(call, call.replace("await ", ""), 1))
+    message = workbook_copy.grade("02.4").exercise("02.4")["message"]
+    assert "`SessionStore.save(...)` was called without `await`" in message, message
+    assert f"exercises/02_async_fixtures.py, line {line})" in message, message
+    assert "assert None ==" not in message, "the failing assert is only the symptom"
+
+
+def test_a_deprecated_call_fails_its_check_and_names_the_current_one(workbook_copy):
+    _with(workbook_copy, "02_async_fixtures", "stack.push_async_callback(client.aclose)",
+          "stack.push_async_callback(client.close)")
+    exercise = workbook_copy.grade("02.1").exercise("02.1")
+    assert exercise["status"] == "failed", exercise
+    assert "deprecated" in exercise["message"] and "aclose()" in exercise["message"], exercise["message"]

@@ -177,3 +177,15 @@ def test_a_mutant_caught_only_by_a_test_that_is_skipped_on_the_reference_still_s
 def test_mutant_runs_never_count_as_failures_of_the_exercise(returncode):
     records = _learner_tests({"test_is_palindrome_a": Outcome.PASSED}, {"test_is_palindrome_a": set(MUTANTS)})
     assert _result(TEST_KIND, _run(records, end=End(returncode))).status is Status.PASSED
+
+
+def test_a_long_list_of_missed_bugs_is_shown_whole_and_other_long_messages_are_cut():
+    from workbook import report
+
+    bugs = "\n".join(f"  - bug number {n}: it gets one thing wrong in a way a careful test would notice" for n in range(12))
+    missed = f"Your tests pass against the correct Thing, but they also pass when it has these bugs:\n{bugs}\nAdd assertions."
+    assert len(missed) > report.MESSAGE_LIMIT
+    assert report.truncate(missed, TEST_KIND) == missed
+    long_error = "E   " + "x" * (2 * report.MESSAGE_LIMIT)
+    cut = report.truncate(long_error, IMPLEMENT)
+    assert len(cut) < len(long_error) and "tests/test_00_welcome.py" in cut
