@@ -90,7 +90,8 @@ async def db(bank_database_url: str) -> AsyncIterator[asyncpg.Connection]:
     The grading tests check that:
     - the test gets an open connection to the database `bank_database_url` names (the tables
       `users` and `accounts` are there), already inside a transaction;
-    - rows the test writes are invisible to other connections during the test, and gone after it;
+    - rows the test writes are invisible to other connections during the test;
+    - rows the test writes are gone after the test: rolled back, never committed;
     - rows that someone else committed before the test are still there, unchanged, after it,
       even if the test updated or deleted them;
     - a test whose SQL failed (which leaves the transaction aborted) is rolled back all the same;
@@ -119,13 +120,20 @@ class UserRepository:
     The grading tests check that:
     - `create` returns a dict (type dict, not a Record) with those four keys: id (int), name,
       email, created_at (a datetime filled in by the database), and the row is in the table;
-    - names and emails that contain quotes or SQL are stored exactly as given ("O'Brien",
-      "x'); DROP TABLE users; --"), and `find_by_email("' OR '1'='1")` finds nobody;
-    - `create` with an email that is already used raises `DuplicateEmail` (with `.email` set),
-      not asyncpg's `UniqueViolationError`; the existing user is unchanged; and the connection
-      is still usable afterwards, even inside a transaction that the caller started;
     - `get` and `find_by_email` return the user as a dict, or None when there is no such user;
-    - `rename` and `delete` change only the user they are given and return True, or return
+    - names and emails that contain quotes or SQL ("O'Brien", "x'); DROP TABLE users; --") are
+      stored exactly as given, by `create` and by `rename`, and `find_by_email` finds them;
+    - `find_by_email("' OR '1'='1")` finds nobody, and so does the email in other capitals:
+      it matches exactly the email it is given;
+    - ids travel as parameters too: `get`, `rename` and `delete` never paste an id into the SQL
+      text, even though an int looks harmless there;
+    - `create` with an email that is already used raises `DuplicateEmail` (with `.email` set),
+      not asyncpg's `UniqueViolationError`, and the existing user is unchanged;
+    - after `DuplicateEmail` the connection is still usable, even inside a transaction that the
+      caller started;
+    - `rename` changes the name of only the user it is given and returns True, or returns False
+      (changing nothing) when there is no such user;
+    - `delete` removes only the user it is given from the table and returns True, or returns
       False (changing nothing) when there is no such user.
     """
 

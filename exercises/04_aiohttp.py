@@ -48,13 +48,15 @@ async def shop() -> AsyncIterator[Shop]:
     - a sku in PRICES: 200 with the JSON body {"sku": sku, "cents": PRICES[sku]};
     - BROKEN_SKU ("glitch"): 500 with the JSON body {"error": "internal error"};
     - any other sku: 404 with the JSON body {"error": "unknown sku"}.
+    Every answer is JSON, sent with `web.json_response(body, status=...)` (so its Content-Type is
+    application/json, and a client's `await response.json()` can read it).
     Every request to /prices/... is recorded: its path (`request.path`, e.g. "/prices/apple")
-    is appended to `Shop.requests`.
+    is appended to `Shop.requests`, in the order the requests arrived, the 404s and the 500s included.
 
     The grading tests check that:
     - `shop.url` is a str that starts with "http://127.0.0.1:" and does not end with "/",
       so that f"{shop.url}/prices/apple" is a full URL;
-    - the three kinds of answer above: status, and a JSON body (for the 404 and the 500 too);
+    - the three kinds of answer above: the status, and exactly that JSON body (for the 404 and the 500 too);
     - `shop.requests` starts empty in every test and lists the paths in the order they arrived,
       the 404s and the 500s included;
     - after the test the server is stopped: nothing accepts connections on its port any more.
@@ -69,12 +71,14 @@ async def fetch_all(urls: Sequence[str], *, limit: int, timeout: float = 10.0) -
     """GET every URL, at most `limit` requests at a time; return one result per URL, in the order of `urls`.
 
     Each URL's result is:
-    - the decoded JSON body, for a 2xx answer;
+    - the decoded JSON body, for a 2xx answer (200, 201...);
     - None, for a 404: the thing does not exist, which is an answer, not a failure;
     - the exception itself, returned in the URL's place (not raised), for any other failure:
       `aiohttp.ClientResponseError` for any other error status (500, 403...), an
       `aiohttp.ClientConnectionError` when the server cannot be reached, and `TimeoutError`
-      when the request takes longer than `timeout` seconds.
+      when the request takes longer than `timeout` seconds, from sending it to the end of its body.
+      The time a URL waits for its turn (while `limit` others are in flight) does not count
+      against its `timeout`.
     One URL's failure never stops or loses the others.
 
     Use ONE `aiohttp.ClientSession` for all the requests, created with
@@ -84,9 +88,12 @@ async def fetch_all(urls: Sequence[str], *, limit: int, timeout: float = 10.0) -
     - the results are in the order of `urls`, even when later URLs are answered first;
     - never more than `limit` requests are in flight at once, and `limit` of them are when
       there are enough URLs (they really run concurrently);
-    - a 404 gives None; a 500 gives a ClientResponseError whose `.status` is 500; a port where
-      nothing listens gives a ClientConnectionError; a server that never answers gives a
+    - a 200 or a 201 gives its JSON body; a 404 gives None; a 500 or a 403 gives a
+      ClientResponseError whose `.status` is that status; a port where nothing listens gives a
+      ClientConnectionError; a server that never answers, or never finishes its body, gives a
       TimeoutError; and the other URLs' results are still there;
+    - with limit=1, URLs that each answer well within `timeout` all succeed, however long the
+      last one waited for its turn;
     - exactly one ClientSession is created, and it is closed when fetch_all returns;
     - fetch_all([], limit=3) returns []; a limit below 1 raises ValueError before any request.
     """

@@ -65,6 +65,7 @@ class TokenBucket:
 @pytest.mark.asyncio
 async def test_token_bucket_starts_full():
     bucket = TokenBucket(3)
+    assert bucket.tokens == 3
     # A full bucket of 3 lets exactly 3 requests through.
     assert [await bucket.take() for _ in range(3)] == [True, True, True]
 
@@ -85,6 +86,17 @@ async def test_token_bucket_refill_lets_requests_through_again():
     assert await bucket.take() is True
     await bucket.refill(1)
     assert await bucket.take() is True
+
+
+@pytest.mark.asyncio
+async def test_token_bucket_refill_puts_back_exactly_n():
+    # Refill by a number between 1 and the capacity: a refill that ignored n would put back
+    # one token, or fill the bucket up, and the counts below would differ.
+    bucket = TokenBucket(3)
+    assert [await bucket.take() for _ in range(3)] == [True, True, True]
+    await bucket.refill(2)
+    assert bucket.tokens == 2
+    assert [await bucket.take() for _ in range(3)] == [True, True, False]
 
 
 @pytest.mark.asyncio

@@ -52,10 +52,10 @@ async def open_stores(database_url: str, redis_url: str) -> AsyncIterator[Stores
     The grading tests check that:
     - `stores.db` answers `select 1` and `stores.redis` answers `ping()`, returning strings (not bytes);
     - afterwards the connection is closed (`db.is_closed()`) and the Redis client was closed
-      with `aclose()`;
+      with `aclose()` (not the deprecated `close()`);
     - when the body of the `async with` raises, both are closed too and the error propagates;
     - when Redis cannot be reached, the error from Redis propagates, and the PostgreSQL
-      connection opened in step 1 is closed anyway (nothing is left open).
+      connection opened in step 1 and the Redis client are closed anyway (nothing is left open).
     """
     # SOLUTION BEGIN 02.1
     #| # TODO(02.1): your code here. Stuck? Run `python3 -m workbook hint 02.1`.
@@ -175,8 +175,8 @@ class SessionStore:
 
     This one is finished: do not change it. Write tests for it below.
 
-    Every key lives under `prefix`: the session of user "ann" is at `store.key("ann")`,
-    which is `prefix + "session:ann"`.
+    Each user has a session of their own. Every key lives under `prefix`: the session of user
+    "ann" is at `store.key("ann")`, which is `prefix + "session:ann"`.
     """
 
     def __init__(self, redis: Redis, prefix: str) -> None:
@@ -245,6 +245,13 @@ async def test_session_store_sets_the_expiry(session_store, workbook_redis):
     await session_store.save("ann", {"name": "Ann"}, ttl=60)
     # TTL answers in whole seconds: -1 means "no expiry", -2 "no such key".
     assert 0 < await workbook_redis.ttl(session_store.key("ann")) <= 60
+
+
+@pytest.mark.asyncio
+async def test_session_store_keeps_its_keys_under_the_prefix(session_store, workbook_redis, workbook_redis_prefix):
+    await session_store.save("ann", {"name": "Ann"}, ttl=60)
+    # The store writes under the test's own prefix, and nowhere else: one session, one key.
+    assert await workbook_redis.keys(f"{workbook_redis_prefix}*") == [f"{workbook_redis_prefix}session:ann"]
 
 
 @pytest.mark.asyncio

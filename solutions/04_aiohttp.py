@@ -48,13 +48,15 @@ async def shop() -> AsyncIterator[Shop]:
     - a sku in PRICES: 200 with the JSON body {"sku": sku, "cents": PRICES[sku]};
     - BROKEN_SKU ("glitch"): 500 with the JSON body {"error": "internal error"};
     - any other sku: 404 with the JSON body {"error": "unknown sku"}.
+    Every answer is JSON, sent with `web.json_response(body, status=...)` (so its Content-Type is
+    application/json, and a client's `await response.json()` can read it).
     Every request to /prices/... is recorded: its path (`request.path`, e.g. "/prices/apple")
-    is appended to `Shop.requests`.
+    is appended to `Shop.requests`, in the order the requests arrived, the 404s and the 500s included.
 
     The grading tests check that:
     - `shop.url` is a str that starts with "http://127.0.0.1:" and does not end with "/",
       so that f"{shop.url}/prices/apple" is a full URL;
-    - the three kinds of answer above: status, and a JSON body (for the 404 and the 500 too);
+    - the three kinds of answer above: the status, and exactly that JSON body (for the 404 and the 500 too);
     - `shop.requests` starts empty in every test and lists the paths in the order they arrived,
       the 404s and the 500s included;
     - after the test the server is stopped: nothing accepts connections on its port any more.
@@ -90,12 +92,14 @@ async def fetch_all(urls: Sequence[str], *, limit: int, timeout: float = 10.0) -
     """GET every URL, at most `limit` requests at a time; return one result per URL, in the order of `urls`.
 
     Each URL's result is:
-    - the decoded JSON body, for a 2xx answer;
+    - the decoded JSON body, for a 2xx answer (200, 201...);
     - None, for a 404: the thing does not exist, which is an answer, not a failure;
     - the exception itself, returned in the URL's place (not raised), for any other failure:
       `aiohttp.ClientResponseError` for any other error status (500, 403...), an
       `aiohttp.ClientConnectionError` when the server cannot be reached, and `TimeoutError`
-      when the request takes longer than `timeout` seconds.
+      when the request takes longer than `timeout` seconds, from sending it to the end of its body.
+      The time a URL waits for its turn (while `limit` others are in flight) does not count
+      against its `timeout`.
     One URL's failure never stops or loses the others.
 
     Use ONE `aiohttp.ClientSession` for all the requests, created with
@@ -105,9 +109,12 @@ async def fetch_all(urls: Sequence[str], *, limit: int, timeout: float = 10.0) -
     - the results are in the order of `urls`, even when later URLs are answered first;
     - never more than `limit` requests are in flight at once, and `limit` of them are when
       there are enough URLs (they really run concurrently);
-    - a 404 gives None; a 500 gives a ClientResponseError whose `.status` is 500; a port where
-      nothing listens gives a ClientConnectionError; a server that never answers gives a
+    - a 200 or a 201 gives its JSON body; a 404 gives None; a 500 or a 403 gives a
+      ClientResponseError whose `.status` is that status; a port where nothing listens gives a
+      ClientConnectionError; a server that never answers, or never finishes its body, gives a
       TimeoutError; and the other URLs' results are still there;
+    - with limit=1, URLs that each answer well within `timeout` all succeed, however long the
+      last one waited for its turn;
     - exactly one ClientSession is created, and it is closed when fetch_all returns;
     - fetch_all([], limit=3) returns []; a limit below 1 raises ValueError before any request.
     """
@@ -270,57 +277,120 @@ async def test_price_client_keeps_the_order_of_the_skus(aiohttp_server, client_s
     client = PriceClient(client_session, str(server.make_url("")), limit=3)
     async with asyncio.timeout(2):  # a client that asks one at a time would wait here forever
         assert await client.prices(["apple", "pear", "plum"]) == [120, 95, 60]
+    # The session is the caller's: the client used it, and must leave it open for the next request.
+    assert not client_session.closed
+    assert await client.price("fig") == 250
+
+
+class _InFlight:
+    """A price handler that counts requests in flight and holds each one until `release` is set."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.now = 0
+        self.most = 0
+        self.enough = asyncio.Event()  # set once `limit` requests are in flight together
+        self.release = asyncio.Event()  # set by the test: from then on, nothing is held
+
+    async def handler(self, request: web.Request) -> web.Response:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        if self.now >= self.limit:
+            self.enough.set()
+        try:
+            await self.release.wait()
+            return web.json_response({"sku": request.match_info["sku"], "cents": 1})
+        finally:
+            self.now -= 1
+
+    async def hold_then_release(self) -> None:
+        """Wait until `limit` requests are in flight, give any extra one time to arrive, then release all."""
+        try:
+            async with asyncio.timeout(2):  # a client that never reaches `limit` would leave us waiting
+                await self.enough.wait()
+            # A bounded client cannot send another request now; a client that allows more has sent
+            # it already, and it reaches the server well within this moment.
+            await asyncio.sleep(0.1)
+        finally:
+            self.release.set()
 
 
 @pytest.mark.asyncio
 async def test_price_client_never_has_more_than_limit_requests_in_flight(aiohttp_server, client_session):
-    in_flight = 0
-    most_in_flight = 0
-    two_in_flight = asyncio.Event()  # the server saw `limit` requests at once
-    release = asyncio.Event()  # the test lets the held requests answer
-
-    async def held(request: web.Request) -> web.Response:
-        nonlocal in_flight, most_in_flight
-        in_flight += 1
-        most_in_flight = max(most_in_flight, in_flight)
-        if in_flight >= 2:
-            two_in_flight.set()
-        try:
-            await release.wait()  # hold every request until the test says so
-            return web.json_response({"sku": request.match_info["sku"], "cents": 1})
-        finally:
-            in_flight -= 1
-
-    server = await aiohttp_server(_price_app(held))
+    counter = _InFlight(limit=2)
+    server = await aiohttp_server(_price_app(counter.handler))
     client = PriceClient(client_session, str(server.make_url("")), limit=2)
     task = asyncio.create_task(client.prices(["apple", "pear", "plum", "fig", "kiwi"]))
     try:
-        async with asyncio.timeout(2):
-            await two_in_flight.wait()
+        await counter.hold_then_release()
+        assert await task == [1, 1, 1, 1, 1]
     finally:
-        release.set()  # from here on nothing is held: a bounded client proceeds two by two
-    assert await task == [1, 1, 1, 1, 1]
+        task.cancel()  # if the test failed before awaiting it, the task must not outlive the test
     # Two requests were in flight together, and never more: proved by counting, not by timing.
-    assert most_in_flight == 2
+    assert counter.most == 2
 
 
 @pytest.mark.asyncio
-async def test_price_client_releases_the_connection_of_a_404(aiohttp_server):
-    async def slow_404(request: web.Request) -> web.StreamResponse:
+async def test_price_client_limit_holds_across_separate_calls(aiohttp_server, client_session):
+    # The limit is the client's, not one prices() call's: price() calls made at the same time
+    # from different places share it too.
+    counter = _InFlight(limit=2)
+    server = await aiohttp_server(_price_app(counter.handler))
+    client = PriceClient(client_session, str(server.make_url("")), limit=2)
+    task = asyncio.gather(client.price("apple"), client.price("pear"), client.prices(["plum", "fig"]))
+    try:
+        await counter.hold_then_release()
+        assert await task == [1, 1, [1, 1]]
+    finally:
+        task.cancel()
+    assert counter.most == 2
+
+
+@pytest.mark.asyncio
+async def test_price_client_prices_raises_a_group_and_cancels_the_others(aiohttp_server, client_session):
+    stop_holding = asyncio.Event()  # set at the end, so the held handler cannot outlive the test
+
+    async def held_or_listed(request: web.Request) -> web.Response:
+        if request.match_info["sku"] == "held":
+            await stop_holding.wait()  # never answers while the test runs
+        return await _list_price(request)
+
+    server = await aiohttp_server(_price_app(held_or_listed))
+    client = PriceClient(client_session, str(server.make_url("")))
+    try:
+        # prices() must give up on "held" as soon as "glitch" fails: a client that waits for
+        # every answer before raising is still waiting when the timeout ends.
+        async with asyncio.timeout(1):
+            with pytest.raises(ExceptionGroup) as caught:
+                await client.prices(["apple", "held", BROKEN_SKU])
+    finally:
+        stop_holding.set()
+    assert caught.group_contains(aiohttp.ClientResponseError)
+    assert not client_session.closed
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("status", "outcome"), [(404, None), (500, aiohttp.ClientResponseError)])
+async def test_price_client_releases_the_connection_of_an_error(aiohttp_server, status, outcome):
+    async def slow_error(request: web.Request) -> web.StreamResponse:
         # Send the status and the first bytes of the body, then never finish it. A small body
         # would arrive whole, and aiohttp frees a connection by itself once its body is complete,
         # so only an unfinished body shows whether the client releases the response.
-        response = web.StreamResponse(status=404)
+        response = web.StreamResponse(status=status)
         await response.prepare(request)
         await response.write(b'{"error": ')
         await asyncio.Event().wait()  # until the client hangs up (the server then cancels this)
         return response
 
-    server = await aiohttp_server(_price_app(slow_404))
+    server = await aiohttp_server(_price_app(slow_error))
     # A pool of one connection: a response that is never released keeps it busy for good.
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
         client = PriceClient(session, str(server.make_url("")))
         async with asyncio.timeout(0.25):  # only a leaking client waits this long
-            assert await client.price("nope") is None
-            assert await client.price("nope") is None
+            for _ in range(2):
+                if outcome is None:
+                    assert await client.price("nope") is None
+                else:
+                    with pytest.raises(outcome):
+                        await client.price("nope")
 # SOLUTION END

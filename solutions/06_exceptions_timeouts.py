@@ -160,6 +160,8 @@ async def call_with_deadline(service: str, operation: Callable[[], Awaitable[T]]
       its own, shorter than `seconds`): only the expiry of *your* deadline is a ServiceTimeout;
     - when the caller's own task is cancelled during the wait, CancelledError goes on up: a
       cancellation is not a timeout;
+    - and then the operation is cancelled too: by the time the caller's task has ended, the
+      operation's cleanup (its `finally:` blocks) has run; nothing is left running;
     - `seconds` must be more than 0: otherwise ValueError, and `operation` is not even called.
     """
     # SOLUTION BEGIN 06.2
@@ -236,9 +238,11 @@ async def hanging_backend():
     """Yield a new HangingBackend for each test.
 
     After the test, release it, so that a call the test left waiting returns, and wait until
-    no call is waiting any more (at most 1 s): nothing the test started is left hanging for the
-    next tests. The grading tests check that the backend is new and not released during the
-    test, and that after the teardown it is released and a call left waiting has finished.
+    no call is waiting any more: nothing the test started is left hanging for the next tests.
+    Wait at most 1 s: even if some call never ends, the teardown must not hang (after 1 s it
+    may raise TimeoutError or just return). The grading tests check that the backend is new and
+    not released during the test, and that after the teardown it is released and a call left
+    waiting has finished.
     """
     # SOLUTION BEGIN 06.3
     backend = HangingBackend()
@@ -259,8 +263,9 @@ class StockClient:
 
     - `await client.level(sku)` returns what `await backend.level(sku)` returns, if the backend
       answers within `deadline` seconds;
-    - otherwise the backend call is cancelled, and ServiceTimeout("stock", deadline) is raised
-      once that call is over, with the TimeoutError as its __cause__;
+    - otherwise it gives up at the deadline: the backend call is cancelled, and
+      ServiceTimeout("stock", deadline) is raised once that call is over, with the TimeoutError
+      as its __cause__;
     - when the caller cancels a call, CancelledError goes on up (and the backend call is cancelled).
 
     This one is finished: do not change it. Write tests for it below.

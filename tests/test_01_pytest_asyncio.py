@@ -17,6 +17,41 @@ globals().update(learner_fixtures(ex))
 
 # --- 01.1 tests for TokenBucket, graded by mutation ------------------------------------------
 
+class _StartsOneShort(ref.TokenBucket):
+    def __init__(self, capacity: int) -> None:
+        super().__init__(capacity)
+        self.tokens = capacity - 1
+
+
+class _NeverTakes(ref.TokenBucket):
+    async def take(self) -> bool:
+        async with self._lock:
+            await asyncio.sleep(0)
+            return True  # says yes, removes nothing
+
+
+class _GoesBelowZero(ref.TokenBucket):
+    async def take(self) -> bool:
+        async with self._lock:
+            await asyncio.sleep(0)
+            self.tokens -= 1  # counts the token as taken even when there was none
+            return self.tokens >= 0
+
+
+class _RefillsOne(ref.TokenBucket):
+    async def refill(self, n: int) -> None:
+        async with self._lock:
+            await asyncio.sleep(0)
+            self.tokens = min(self.capacity, self.tokens + 1)
+
+
+class _RefillsToFull(ref.TokenBucket):
+    async def refill(self, n: int) -> None:
+        async with self._lock:
+            await asyncio.sleep(0)
+            self.tokens = self.capacity
+
+
 class _OneTooMany(ref.TokenBucket):
     async def take(self) -> bool:
         async with self._lock:
@@ -44,7 +79,9 @@ globals().update(
         ex,
         "01.1",
         reference=ref.TokenBucket,
-        mutants={"one_too_many": _OneTooMany, "never_refills": _NeverRefills, "overfills": _Overfills},
+        mutants={"starts_one_short": _StartsOneShort, "never_takes": _NeverTakes, "one_too_many": _OneTooMany,
+                 "goes_below_zero": _GoesBelowZero, "never_refills": _NeverRefills, "refills_one": _RefillsOne,
+                 "refills_to_full": _RefillsToFull, "overfills": _Overfills},
     )
 )
 
@@ -106,7 +143,7 @@ async def _join(worker: ex.Worker) -> None:
                     "and call `queue.task_done()` after it", pytrace=False)
 
 
-@pytest.mark.exercise("01.2")
+@pytest.mark.exercise("01.2", promise=("loop", "shared"))
 @on_module_loop
 async def test_worker_task_runs_on_the_tests_event_loop(worker_watch, worker):
     _watch(worker_watch, worker)
@@ -118,7 +155,7 @@ async def test_worker_task_runs_on_the_tests_event_loop(worker_watch, worker):
         pytest.fail("the worker task has already stopped: it must keep taking jobs until the teardown", pytrace=False)
 
 
-@pytest.mark.exercise("01.2")
+@pytest.mark.exercise("01.2", promise=("jobs", "task_done"))
 @on_module_loop
 async def test_worker_does_each_job_in_order(worker_watch, worker):
     _watch(worker_watch, worker)
@@ -131,7 +168,7 @@ async def test_worker_does_each_job_in_order(worker_watch, worker):
     )
 
 
-@pytest.mark.exercise("01.2")
+@pytest.mark.exercise("01.2", promise=("shared", "jobs"))
 @on_module_loop
 async def test_worker_is_the_same_in_every_test_of_the_module(worker_watch, worker):
     _watch(worker_watch, worker)
@@ -144,7 +181,7 @@ async def test_worker_is_the_same_in_every_test_of_the_module(worker_watch, work
 # these are defined after the 01.1 suite, so they run last, in this order. Their results are
 # also the ones a report prefers for 01.2, which is right: they say what is wrong with the teardown.
 
-@pytest.mark.exercise("01.2")
+@pytest.mark.exercise("01.2", promise=("teardown", "no_escape"))
 @pytest.mark.workbook_summary
 @pytest.mark.asyncio
 async def test_worker_teardown_cancels_and_awaits_its_task():
@@ -186,7 +223,7 @@ async def test_worker_teardown_cancels_and_awaits_its_task():
 # check) happens in its teardown. It must pass, because pytest-timeout stops timing a test that
 # failed; and if the teardown is known to hang, it stops the worker first, so that the teardown
 # ends at once instead of costing the 5 s budget (the test above already said what is wrong).
-@pytest.mark.exercise("01.2")
+@pytest.mark.exercise("01.2", promise="teardown")
 @pytest.mark.workbook_summary
 @on_module_loop
 async def test_worker_module_teardown_comes_next(worker_watch):

@@ -10,6 +10,7 @@ import datetime
 import json
 import secrets
 import socket
+import warnings
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -44,18 +45,50 @@ async def _table_exists(connection: asyncpg.Connection, name: str) -> bool:
 
 # --- 02.1 open_stores ------------------------------------------------------------------------------
 
+class _RedisClients:
+    """The redis.asyncio clients made during a test, and how each was closed."""
+
+    def __init__(self) -> None:
+        self.created: list[object] = []
+        self.aclosed: list[object] = []
+        #: closed with the deprecated close() (which calls aclose() itself, so they are in `aclosed` too)
+        self.closed_the_old_way: list[object] = []
+
+    def problem(self, client: object, when: str) -> str:
+        """What is wrong with how `client` was closed, or "" if it was closed with aclose()."""
+        if any(c is client for c in self.closed_the_old_way):
+            return (f"{when} the Redis client was closed with the deprecated `close()`: "
+                    "use `await client.aclose()` (close() is its old name, and warns)")
+        if not any(c is client for c in self.aclosed):
+            return f"{when} the Redis client must be closed with `await client.aclose()`"
+        return ""
+
+
 @pytest.fixture
-def closed_redis_clients(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Every redis.asyncio client on which aclose() is called during the test (aclose still runs)."""
-    closed: list[object] = []
-    original = redis.asyncio.Redis.aclose
+def closed_redis_clients(monkeypatch: pytest.MonkeyPatch) -> _RedisClients:
+    """Every redis.asyncio client made, aclose()d, or close()d during the test (the originals still run)."""
+    clients = _RedisClients()
+    original_init, original_aclose, original_close = (
+        redis.asyncio.Redis.__init__, redis.asyncio.Redis.aclose, redis.asyncio.Redis.close)
 
-    async def spy(self, *args, **kwargs):
-        closed.append(self)
-        return await original(self, *args, **kwargs)
+    def init_spy(self, *args, **kwargs):
+        clients.created.append(self)
+        original_init(self, *args, **kwargs)
 
-    monkeypatch.setattr(redis.asyncio.Redis, "aclose", spy)
-    return closed
+    async def aclose_spy(self, *args, **kwargs):
+        clients.aclosed.append(self)
+        return await original_aclose(self, *args, **kwargs)
+
+    async def close_spy(self, *args, **kwargs):
+        clients.closed_the_old_way.append(self)
+        with warnings.catch_warnings():  # the learner hears about it in the check's message instead
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return await original_close(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.asyncio.Redis, "__init__", init_spy)
+    monkeypatch.setattr(redis.asyncio.Redis, "aclose", aclose_spy)
+    monkeypatch.setattr(redis.asyncio.Redis, "close", close_spy)
+    return clients
 
 
 @pytest.fixture
@@ -81,7 +114,7 @@ def unreachable_redis_url() -> Iterator[str]:
         yield f"redis://127.0.0.1:{holder.getsockname()[1]}/0"
 
 
-@pytest.mark.exercise("02.1")
+@pytest.mark.exercise("02.1", promise="works")
 @pytest.mark.asyncio
 async def test_open_stores_yields_a_working_connection_and_redis_client(
     workbook_database_url, workbook_redis_url, workbook_redis_prefix
@@ -100,18 +133,17 @@ async def test_open_stores_yields_a_working_connection_and_redis_client(
             await stores.redis.delete(key)
 
 
-@pytest.mark.exercise("02.1")
+@pytest.mark.exercise("02.1", promise="closed")
 @pytest.mark.asyncio
 async def test_open_stores_closes_both_afterwards(workbook_database_url, workbook_redis_url, closed_redis_clients):
     async with ex.open_stores(workbook_database_url, workbook_redis_url) as stores:
         require(not stores.db.is_closed(), "the connection must be open inside the `async with` block")
     require(stores.db.is_closed(), "after the `async with` block the PostgreSQL connection must be closed")
-    require(any(client is stores.redis for client in closed_redis_clients), (
-        "after the `async with` block the Redis client must be closed with `await client.aclose()`"
-    ))
+    problem = closed_redis_clients.problem(stores.redis, "after the `async with` block")
+    require(not problem, problem)
 
 
-@pytest.mark.exercise("02.1")
+@pytest.mark.exercise("02.1", promise="body_raises")
 @pytest.mark.asyncio
 async def test_open_stores_closes_both_when_the_body_raises(workbook_database_url, workbook_redis_url,
                                                            closed_redis_clients):
@@ -127,15 +159,14 @@ async def test_open_stores_closes_both_when_the_body_raises(workbook_database_ur
                     "not be swallowed", pytrace=False)
     stores = seen[0]
     require(stores.db.is_closed(), "when the body raises, the PostgreSQL connection must still be closed")
-    require(any(client is stores.redis for client in closed_redis_clients), (
-        "when the body raises, the Redis client must still be closed with aclose()"
-    ))
+    problem = closed_redis_clients.problem(stores.redis, "when the body raises,")
+    require(not problem, problem)
 
 
-@pytest.mark.exercise("02.1")
+@pytest.mark.exercise("02.1", promise=("unreachable", "nothing_open"))
 @pytest.mark.asyncio
 async def test_open_stores_closes_the_connection_when_redis_cannot_be_reached(
-    workbook_database_url, unreachable_redis_url, opened_connections
+    workbook_database_url, unreachable_redis_url, opened_connections, closed_redis_clients
 ):
     try:
         async with ex.open_stores(workbook_database_url, unreachable_redis_url):
@@ -151,6 +182,9 @@ async def test_open_stores_closes_the_connection_when_redis_cannot_be_reached(
     if left_open:
         pytest.fail("when Redis cannot be reached, the PostgreSQL connection opened before it must be closed: "
                     "register its cleanup as soon as it is open (AsyncExitStack, or try/finally)", pytrace=False)
+    for client in closed_redis_clients.created:
+        problem = closed_redis_clients.problem(client, "when Redis cannot be reached (ping() fails),")
+        require(not problem, problem + ", as soon as it exists: register its cleanup before `await client.ping()`")
 
 
 # --- 02.2 notes_table ------------------------------------------------------------------------------
@@ -169,7 +203,7 @@ async def someone_elses_notes(grader_db: asyncpg.Connection) -> AsyncIterator[No
         await grader_db.execute("DROP TABLE IF EXISTS notes")
 
 
-@pytest.mark.exercise("02.2")
+@pytest.mark.exercise("02.2", promise=("name", "columns"))
 @pytest.mark.asyncio
 async def test_notes_table_is_a_new_empty_table(notes_table, db):
     require(isinstance(notes_table, str), f"notes_table must yield the table's name (a str), not {notes_table!r}")
@@ -180,7 +214,7 @@ async def test_notes_table_is_a_new_empty_table(notes_table, db):
     require(await db.fetchval(f"SELECT count(*) FROM {notes_table}") == 0, "the table must start empty")
 
 
-@pytest.mark.exercise("02.2")
+@pytest.mark.exercise("02.2", promise="name")
 @pytest.mark.asyncio
 @pytest.mark.parametrize("use", ["first", "second"])
 async def test_notes_table_has_a_new_name_each_time(notes_table, use):
@@ -191,7 +225,7 @@ async def test_notes_table_has_a_new_name_each_time(notes_table, use):
     _names_seen.append(notes_table)
 
 
-@pytest.mark.exercise("02.2")
+@pytest.mark.exercise("02.2", promise="columns")
 @pytest.mark.asyncio
 async def test_notes_table_has_the_three_columns(notes_table, db):
     row = await db.fetchrow(f"INSERT INTO {notes_table} (body) VALUES ('hello') RETURNING id, body, created_at")
@@ -202,7 +236,10 @@ async def test_notes_table_has_the_three_columns(notes_table, db):
         "created_at must be filled in by the database: timestamptz default now()"
     ))
     try:
-        await db.execute(f"INSERT INTO {notes_table} (body) VALUES (NULL)")
+        # In a transaction of its own (a savepoint, if the fixture opened one): the failed insert
+        # must not spoil the connection for the query below.
+        async with db.transaction():
+            await db.execute(f"INSERT INTO {notes_table} (body) VALUES (NULL)")
     except asyncpg.NotNullViolationError:
         pass
     else:
@@ -215,10 +252,12 @@ async def test_notes_table_has_the_three_columns(notes_table, db):
     require([r["attname"] for r in primary_key] == ["id"], "id must be the primary key: id serial primary key")
 
 
-@pytest.mark.exercise("02.2")
+@pytest.mark.exercise("02.2", promise="dropped")
 @pytest.mark.asyncio
-async def test_notes_table_is_dropped_after_the_test(grader_db, workbook_after_teardown, notes_table):
-    require(await _table_exists(grader_db, notes_table), f"the table {notes_table} does not exist during the test")
+async def test_notes_table_is_dropped_after_the_test(grader_db, workbook_after_teardown, notes_table, db):
+    # Looked up on `db`, the connection the fixture made it on (the docstring promises no more:
+    # a temporary table, or one not committed yet, is the fixture's to choose).
+    require(await _table_exists(db, notes_table), f"the table {notes_table} does not exist during the test")
 
     async def gone() -> bool:
         return not await _table_exists(grader_db, notes_table)
@@ -226,7 +265,7 @@ async def test_notes_table_is_dropped_after_the_test(grader_db, workbook_after_t
     workbook_after_teardown(gone, f"the table {notes_table} still exists: drop it after `yield`")
 
 
-@pytest.mark.exercise("02.2")
+@pytest.mark.exercise("02.2", promise="others")
 @pytest.mark.asyncio
 async def test_notes_table_leaves_someone_elses_notes_table_alone(
     someone_elses_notes, grader_db, workbook_after_teardown, notes_table
@@ -244,7 +283,6 @@ async def test_notes_table_leaves_someone_elses_notes_table_alone(
 
 # --- 02.3 make_note ---------------------------------------------------------------------------------
 
-@pytest.mark.exercise("02.3")
 class TestMakeNote:
     """make_note is graded on a notes table of the graders' own, so it does not depend on 02.2."""
 
@@ -263,18 +301,21 @@ class TestMakeNote:
     async def rows(connection: asyncpg.Connection, table: str) -> dict[int, str]:
         return {r["id"]: r["body"] for r in await connection.fetch(f"SELECT id, body FROM {table}")}
 
+    @pytest.mark.exercise("02.3", promise="inserts")
     @pytest.mark.asyncio
     async def test_make_note_inserts_a_row_and_returns_its_id(self, notes_table, grader_db, make_note):
         first = await make_note("first note")
-        second = await make_note("second note")
+        second = await make_note("it's O'Brien's note")  # a quote in the text: a parameter ($1), not an f-string
         require(isinstance(first, int) and isinstance(second, int), (
             f"`await make_note(body)` must return the new row's id (an int), not {first!r}"
         ))
         require(first != second, "each call must insert a new row with a new id")
-        require(await self.rows(grader_db, notes_table) == {first: "first note", second: "second note"}, (
-            "each call must insert exactly one row, with the body it was given, into the notes_table table"
+        rows = await self.rows(grader_db, notes_table)
+        require(rows == {first: "first note", second: "it's O'Brien's note"}, (
+            f"each call must insert exactly one row, with the body it was given, into the notes_table table: got {rows}"
         ))
 
+    @pytest.mark.exercise("02.3", promise=("removed", "others"))
     @pytest.mark.asyncio
     async def test_make_note_removes_its_rows_and_only_its_rows(
         self, notes_table, grader_db, workbook_after_teardown, make_note
@@ -293,6 +334,7 @@ class TestMakeNote:
         workbook_after_teardown(others_kept, "rows that someone else inserted into the same table were deleted: "
                                              "delete only the ids make_note created (not by body, not everything)")
 
+    @pytest.mark.exercise("02.3", promise=("robust", "removed"))
     @pytest.mark.asyncio
     async def test_make_note_copes_with_a_row_the_test_deleted(
         self, notes_table, grader_db, workbook_after_teardown, make_note
@@ -307,6 +349,7 @@ class TestMakeNote:
         workbook_after_teardown(kept_gone, "after the test deleted one of make_note's rows, the other one was not "
                                            "deleted at teardown")
 
+    @pytest.mark.exercise("02.3", promise="robust")
     @pytest.mark.asyncio
     async def test_make_note_copes_with_never_being_called(self, notes_table, make_note):
         require(callable(make_note), "make_note must yield a function to call: `await make_note(body)`")
@@ -330,11 +373,42 @@ class _DeleteAlwaysTrue(ref.SessionStore):
         return True
 
 
+class _ExpiryInMinutes(ref.SessionStore):
+    async def save(self, user_id, data, ttl):
+        await self.redis.set(self.key(user_id), json.dumps(data), ex=ttl * 60)
+
+
+class _EmptyInsteadOfNone(ref.SessionStore):
+    async def load(self, user_id):
+        raw = await self.redis.get(self.key(user_id))
+        return {} if raw is None else json.loads(raw)
+
+
+class _DeleteKeepsSession(ref.SessionStore):
+    async def delete(self, user_id):
+        return await self.redis.exists(self.key(user_id)) == 1
+
+
+class _OutsideThePrefix(ref.SessionStore):
+    def key(self, user_id):
+        # Still under the grading run's prefix (so the run's cleanup deletes it), but not under
+        # the test's own: "wb:...:t9:7f3a2c:" becomes "wb:...:t9:7f3a2c-store:session:ann".
+        return f"{self.prefix.rstrip(':')}-store:session:{user_id}"
+
+
 globals().update(
     mutation_suite(
         ex,
         "02.4",
         reference=ref.SessionStore,
-        mutants={"no_expiry": _NoExpiry, "one_key_for_all": _OneKeyForAll, "delete_always_true": _DeleteAlwaysTrue},
+        mutants={
+            "no_expiry": _NoExpiry,
+            "expiry_in_minutes": _ExpiryInMinutes,
+            "one_key_for_all": _OneKeyForAll,
+            "empty_instead_of_none": _EmptyInsteadOfNone,
+            "delete_keeps_session": _DeleteKeepsSession,
+            "delete_always_true": _DeleteAlwaysTrue,
+            "outside_the_prefix": _OutsideThePrefix,
+        },
     )
 )

@@ -109,9 +109,18 @@ async def _count_or_zero(connection: asyncpg.Connection, query: str, *args: obje
         return 0
 
 
+def _is_a_connection(value: object) -> bool:
+    """An asyncpg connection, or one borrowed from a pool (`pool.acquire()` hands out a proxy)."""
+    return isinstance(value, asyncpg.Connection | asyncpg.pool.PoolConnectionProxy)
+
+
 def _closed_afterwards(after_teardown: Callable[..., None], connection: object, *, graded: bool) -> None:
     """After the test: the learner's connection must be closed. If not, terminate it so that its
     open transaction cannot hold locks into the graders' clean-up (and fail, if `graded`)."""
+    if isinstance(connection, asyncpg.pool.PoolConnectionProxy):
+        # Borrowed from a pool: after the test the proxy is released (and answers nothing), so
+        # look at the connection behind it, which must be closed (with its pool) all the same.
+        connection = connection._con  # noqa: SLF001 (asyncpg offers no public way to it)
 
     def check() -> bool:
         is_closed = getattr(connection, "is_closed", None)
@@ -124,11 +133,11 @@ def _closed_afterwards(after_teardown: Callable[..., None], connection: object, 
                           "(`await connection.close()`)")
 
 
-@pytest.mark.exercise("03.1")
+@pytest.mark.exercise("03.1", promise="open")
 @pytest.mark.asyncio
 async def test_db_is_an_open_connection_inside_a_transaction(workbook_after_teardown, learner_db, bank_database_url):
     _closed_afterwards(workbook_after_teardown, learner_db, graded=False)
-    require(isinstance(learner_db, asyncpg.Connection), (
+    require(_is_a_connection(learner_db), (
         f"db must yield the asyncpg connection itself (from `await asyncpg.connect(...)`), not {learner_db!r}"
     ))
     require(not learner_db.is_closed(), "the connection db yields is already closed: close it after `yield`, not before")
@@ -145,7 +154,7 @@ async def test_db_is_an_open_connection_inside_a_transaction(workbook_after_tear
     ))
 
 
-@pytest.mark.exercise("03.1")
+@pytest.mark.exercise("03.1", promise="hidden")
 @pytest.mark.asyncio
 async def test_db_hides_the_tests_writes_from_other_connections(
     workbook_after_teardown, learner_db, observer
@@ -160,7 +169,7 @@ async def test_db_hides_the_tests_writes_from_other_connections(
     ))
 
 
-@pytest.mark.exercise("03.1")
+@pytest.mark.exercise("03.1", promise="rolled_back")
 @pytest.mark.asyncio
 async def test_db_rolls_back_what_the_test_wrote(observer, workbook_after_teardown, learner_db):
     _closed_afterwards(workbook_after_teardown, learner_db, graded=False)
@@ -180,7 +189,7 @@ async def test_db_rolls_back_what_the_test_wrote(observer, workbook_after_teardo
     ))
 
 
-@pytest.mark.exercise("03.1")
+@pytest.mark.exercise("03.1", promise="others")
 @pytest.mark.asyncio
 async def test_db_leaves_data_committed_by_others_alone(committed, observer, workbook_after_teardown, learner_db):
     _closed_afterwards(workbook_after_teardown, learner_db, graded=False)
@@ -202,7 +211,7 @@ async def test_db_leaves_data_committed_by_others_alone(committed, observer, wor
     ))
 
 
-@pytest.mark.exercise("03.1")
+@pytest.mark.exercise("03.1", promise="after_error")
 @pytest.mark.asyncio
 async def test_db_rolls_back_after_the_tests_sql_failed(observer, workbook_after_teardown, learner_db):
     _closed_afterwards(workbook_after_teardown, learner_db, graded=False)
@@ -221,10 +230,10 @@ async def test_db_rolls_back_after_the_tests_sql_failed(observer, workbook_after
     ))
 
 
-@pytest.mark.exercise("03.1")
+@pytest.mark.exercise("03.1", promise="closed")
 @pytest.mark.asyncio
 async def test_db_closes_the_connection_after_the_test(workbook_after_teardown, learner_db):
-    require(hasattr(learner_db, "is_closed"), f"db must yield an asyncpg connection, not {learner_db!r}")
+    require(_is_a_connection(learner_db), f"db must yield an asyncpg connection, not {learner_db!r}")
     _closed_afterwards(workbook_after_teardown, learner_db, graded=True)
 
 
@@ -247,7 +256,28 @@ def _require_user_dict(value: object, method: str) -> None:
     ))
 
 
-@pytest.mark.exercise("03.2")
+async def _missing_user_id(db: asyncpg.Connection) -> int:
+    """An id that no user has: one the sequence handed out, whose row is gone (never a guessed value)."""
+    user_id = await db.fetchval("INSERT INTO users (name, email) VALUES ('gone', $1) RETURNING id", _email("gone"))
+    await db.execute("DELETE FROM users WHERE id = $1", user_id)
+    return user_id
+
+
+async def _all_users(db: asyncpg.Connection) -> list[tuple[object, ...]]:
+    return [tuple(row) for row in await db.fetch("SELECT id, name, email FROM users ORDER BY id")]
+
+
+async def _not_broken(call: str, what: str, awaitable: object) -> object:
+    """Await a call of the learner's; SQL that a quote broke fails with the rule, not a traceback."""
+    try:
+        return await awaitable  # type: ignore[misc]
+    except (asyncpg.PostgresSyntaxError, asyncpg.UndefinedTableError) as error:
+        pytest.fail(f"{call} broke the SQL ({type(error).__name__}: {error}): the {what} must be stored exactly as "
+                    "given, quotes and all, so pass it as a $1, $2 parameter, never inside the SQL text",
+                    pytrace=False)
+
+
+@pytest.mark.exercise("03.2", promise=("create", "dicts"))
 @pytest.mark.asyncio
 async def test_users_create_returns_the_new_user_as_a_dict(users, db):
     email = _email("ann")
@@ -265,7 +295,7 @@ async def test_users_create_returns_the_new_user_as_a_dict(users, db):
     ))
 
 
-@pytest.mark.exercise("03.2")
+@pytest.mark.exercise("03.2", promise=("read", "dicts"))
 @pytest.mark.asyncio
 async def test_users_get_and_find_by_email_return_dicts_or_none(users, db):
     email = _email("bob")
@@ -276,30 +306,16 @@ async def test_users_get_and_find_by_email_return_dicts_or_none(users, db):
     by_email = await users.find_by_email(email)
     _require_user_dict(by_email, "find_by_email")
     require(by_email == created, f"find_by_email must return the user with that email, got {by_email!r}")
-    missing_id = await db.fetchval("SELECT coalesce(max(id), 0) + 1000 FROM users")
-    require(await users.get(missing_id) is None, "get must return None when there is no user with that id")
+    require(await users.get(await _missing_user_id(db)) is None, "get must return None when there is no user with that id")
     require(await users.find_by_email(_email("nobody")) is None,
              "find_by_email must return None when nobody has that email")
 
 
-@pytest.mark.exercise("03.2")
-@pytest.mark.asyncio
-async def test_users_store_quotes_and_sql_as_plain_text(users):
-    for name in ("O'Brien", "x'); DROP TABLE users; --"):
-        try:
-            user = await users.create(name, _email("quoted"))
-        except asyncpg.PostgresSyntaxError as error:
-            pytest.fail(f"create({name!r}, ...) broke the SQL ({error}): pass values as $1, $2 parameters, "
-                        "never inside the SQL text", pytrace=False)
-        require(user["name"] == name and (await users.get(user["id"]))["name"] == name, (
-            f"the name {name!r} must be stored exactly as given: pass it as a $1 parameter"
-        ))
-
-
-@pytest.mark.exercise("03.2")
+@pytest.mark.exercise("03.2", promise=("exact", "params"))
 @pytest.mark.asyncio
 async def test_users_find_by_email_is_not_fooled_by_sql_in_the_email(users):
-    await users.create("Cleo", _email("cleo"))  # so that there is a row to leak
+    email = _email("cleo")
+    await users.create("Cleo", email)  # so that there is a row to leak
     try:
         found = await users.find_by_email("' OR '1'='1")
     except asyncpg.PostgresSyntaxError as error:
@@ -309,9 +325,14 @@ async def test_users_find_by_email_is_not_fooled_by_sql_in_the_email(users):
         "the SQL (SQL injection). "
         "Pass it as a $1 parameter, never with an f-string"
     ))
+    for other in (email.upper(), "%"):
+        require(await users.find_by_email(other) is None, (
+            f"find_by_email({other!r}) found a user whose email is {email!r}: it must match exactly the email it is "
+            "given (`WHERE email = $1`, not ILIKE, LIKE or lower())"
+        ))
 
 
-@pytest.mark.exercise("03.2")
+@pytest.mark.exercise("03.2", promise=("duplicate", "usable"))
 @pytest.mark.asyncio
 async def test_users_create_with_a_taken_email_raises_duplicate_email(users, db):
     email = _email("dora")
@@ -326,43 +347,106 @@ async def test_users_create_with_a_taken_email_raises_duplicate_email(users, db)
     else:
         pytest.fail("create with an email that is already taken must raise DuplicateEmail", pytrace=False)
     try:
-        again = await users.get(first["id"])
+        again = await db.fetchrow("SELECT id, name, email, created_at FROM users WHERE id = $1", first["id"])
     except asyncpg.InFailedSQLTransactionError:
         pytest.fail("after DuplicateEmail the caller's transaction is aborted (\"current transaction is aborted\"), "
                     "so the connection is useless: put the INSERT inside `async with self.conn.transaction():`, "
                     "which is a savepoint inside the caller's transaction", pytrace=False)
-    require(again == first, "the user who had the email first must be unchanged")
+    require(again is not None and dict(again) == first, "the user who had the email first must be unchanged")
     count = await db.fetchval("SELECT count(*) FROM users WHERE email = $1", email)
     require(count == 1, f"there must be exactly one user with the email, found {count}")
 
 
-@pytest.mark.exercise("03.2")
+@pytest.mark.exercise("03.2", promise="rename")
 @pytest.mark.asyncio
-async def test_users_rename_changes_only_that_user(users):
+async def test_users_rename_changes_only_that_user(users, db):
     eve = await users.create("Eve", _email("eve"))
     fay = await users.create("Fay", _email("fay"))
     require(await users.rename(eve["id"], "Evelyn") is True, "rename of an existing user must return True")
-    require((await users.get(eve["id"]))["name"] == "Evelyn", "rename must change the user's name")
-    require((await users.get(fay["id"]))["name"] == "Fay", (
+    require(await db.fetchval("SELECT name FROM users WHERE id = $1", eve["id"]) == "Evelyn",
+            "rename must change the user's name in the table")
+    require(await db.fetchval("SELECT name FROM users WHERE id = $1", fay["id"]) == "Fay", (
         "rename changed another user's name too: the UPDATE needs `WHERE id = $1`"
     ))
-    await users.delete(fay["id"])
-    require(await users.rename(fay["id"], "Nobody") is False, (
+    before = await _all_users(db)
+    require(await users.rename(await _missing_user_id(db), "Nobody") is False, (
         "rename of a user that does not exist must return False: compare execute()'s status with \"UPDATE 1\""
     ))
+    require(await _all_users(db) == before, "rename of a user that does not exist must change nothing in the table")
 
 
-@pytest.mark.exercise("03.2")
+@pytest.mark.exercise("03.2", promise="delete")
 @pytest.mark.asyncio
-async def test_users_delete_removes_only_that_user(users):
+async def test_users_delete_removes_only_that_user(users, db):
     gus = await users.create("Gus", _email("gus"))
     hal = await users.create("Hal", _email("hal"))
     require(await users.delete(gus["id"]) is True, "delete of an existing user must return True")
-    require(await users.get(gus["id"]) is None, "after delete, get must return None for that user")
-    require(await users.get(hal["id"]) == hal, "delete removed or changed another user: it needs `WHERE id = $1`")
+    require(await db.fetchval("SELECT count(*) FROM users WHERE id = $1", gus["id"]) == 0, (
+        "delete returned True but the user is still in the table: it must run `DELETE FROM users WHERE id = $1`"
+    ))
+    require(await db.fetchval("SELECT count(*) FROM users WHERE id = $1", hal["id"]) == 1,
+            "delete removed another user too: it needs `WHERE id = $1`")
+    before = await _all_users(db)
     require(await users.delete(gus["id"]) is False, (
         "delete of a user that does not exist (any more) must return False: compare execute()'s status with \"DELETE 1\""
     ))
+    require(await _all_users(db) == before, "delete of a user that does not exist must change nothing in the table")
+
+
+@pytest.mark.exercise("03.2", promise=("quotes", "params"))
+@pytest.mark.asyncio
+async def test_users_store_quotes_and_sql_as_plain_text(users, db):
+    tricky = ("O'Brien", "x'); DROP TABLE users; --")
+    for text in tricky:
+        # In the name, then in the email: each argument of create must travel as a parameter.
+        for name, email in ((text, _email("quoted")), ("Quinn", f"{text}-{secrets.token_hex(4)}@example.com")):
+            which = "name" if name == text else "email"
+            user = await _not_broken(f"create({name!r}, {email!r})", which, users.create(name, email))
+            stored = await db.fetchrow("SELECT name, email FROM users WHERE id = $1", user["id"])
+            require(stored is not None and (stored["name"], stored["email"]) == (name, email)
+                    and (user["name"], user["email"]) == (name, email), (
+                f"create must store the {which} {text!r} exactly as given: pass it as a parameter ($1, $2)"
+            ))
+            found = await _not_broken(f"find_by_email({email!r})", "email", users.find_by_email(email))
+            require(found is not None and found["id"] == user["id"], (
+                f"find_by_email({email!r}) must find the user who has exactly that email: pass it as a $1 parameter"
+            ))
+    kim = await users.create("Kim", _email("kim"))
+    for name in tricky:
+        renamed = await _not_broken(f"rename(id, {name!r})", "new name given to rename", users.rename(kim["id"], name))
+        stored = await db.fetchval("SELECT name FROM users WHERE id = $1", kim["id"])
+        require(renamed is True and stored == name, (
+            f"rename must store the new name {name!r} exactly as given: pass it as a parameter ($1, $2)"
+        ))
+
+
+class _PastedId(int):
+    """An id that prints as another number: SQL that pasted it in (f-string, str(), format) finds nobody."""
+
+    def __str__(self) -> str:
+        return "-1"
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        return "-1"
+
+
+@pytest.mark.exercise("03.2", promise=("ids", "params"))
+@pytest.mark.asyncio
+async def test_users_ids_travel_as_parameters(users, db):
+    lee = await users.create("Lee", _email("lee"))
+    rule = ("the id must travel as a $1 parameter, never pasted into the SQL text (`WHERE id = $1`, "
+            "not an f-string), even though an int looks harmless there")
+    user_id = _PastedId(lee["id"])
+    found = await users.get(user_id)
+    require(found is not None and found["name"] == "Lee", f"get(id) did not find the user: {rule}")
+    require(await users.rename(user_id, "Leah") is True
+            and await db.fetchval("SELECT name FROM users WHERE id = $1", lee["id"]) == "Leah",
+            f"rename(id, name) did not rename the user: {rule}")
+    require(await users.delete(user_id) is True
+            and await db.fetchval("SELECT count(*) FROM users WHERE id = $1", lee["id"]) == 0,
+            f"delete(id) did not delete the user: {rule}")
 
 
 # --- 03.3 tests for AccountRepository, graded by mutation ------------------------------------------
@@ -373,6 +457,17 @@ for _name in ("AccountNotFound", "InsufficientFunds"):
     if isinstance(getattr(ex, _name, None), type):
         setattr(ref, _name, getattr(ex, _name))
 
+class _OpenIgnoresBalance(ref.AccountRepository):
+    async def open(self, owner, balance=0):
+        return await self.conn.fetchval("INSERT INTO accounts (owner) VALUES ($1) RETURNING id", owner)
+
+
+class _BalanceOfMissingIsZero(ref.AccountRepository):
+    async def balance(self, account_id):
+        balance = await self.conn.fetchval("SELECT balance FROM accounts WHERE id = $1", account_id)
+        return 0 if balance is None else balance
+
+
 class _DepositWithoutWhere(ref.AccountRepository):
     async def deposit(self, account_id, amount):
         if amount <= 0:
@@ -381,29 +476,85 @@ class _DepositWithoutWhere(ref.AccountRepository):
         return await self.balance(account_id)
 
 
+class _DepositReturnsOldBalance(ref.AccountRepository):
+    async def deposit(self, account_id, amount):
+        return await super().deposit(account_id, amount) - amount
+
+
+class _DepositAcceptsZero(ref.AccountRepository):
+    async def deposit(self, account_id, amount):
+        if amount < 0:
+            raise ValueError(f"a deposit must not be negative, not {amount}")
+        balance = await self.conn.fetchval(
+            "UPDATE accounts SET balance = balance + $2 WHERE id = $1 RETURNING balance", account_id, amount
+        )
+        if balance is None:
+            raise ref.AccountNotFound(account_id)
+        return balance
+
+
 class _CloseAlwaysTrue(ref.AccountRepository):
     async def close(self, account_id):
         await self.conn.execute("DELETE FROM accounts WHERE id = $1", account_id)
         return True
 
 
-class _TransferCommitsHalf(ref.AccountRepository):
+class _CloseKeepsTheAccount(ref.AccountRepository):
+    # Answers as if it deleted (True once, then False for that id) but leaves the row in place.
+    async def close(self, account_id):
+        closed = self.__dict__.setdefault("_closed", set())
+        if account_id in closed:
+            return False
+        exists = await self.conn.fetchval("SELECT count(*) FROM accounts WHERE id = $1", account_id)
+        closed.add(account_id)
+        return exists == 1
+
+
+class _Transfer(ref.AccountRepository):
+    """The reference transfer, with the checks that the mutants below change as parameters."""
+
+    refuses = staticmethod(lambda amount: amount <= 0)
+    short = staticmethod(lambda left: left < 0)
+    in_a_transaction = True
+    credits = True
+
     async def transfer(self, source, target, amount):
-        if amount <= 0:
+        if self.refuses(amount):
             raise ValueError(f"a transfer must be positive, not {amount}")
-        # No transaction: the debit stays when a later step raises.
-        left = await self.conn.fetchval(
-            "UPDATE accounts SET balance = balance - $2 WHERE id = $1 RETURNING balance", source, amount
-        )
-        if left is None:
-            raise ref.AccountNotFound(source)
-        if left < 0:
-            raise ref.InsufficientFunds(f"account {source} holds {left + amount}, cannot send {amount}")
-        credited = await self.conn.fetchval(
-            "UPDATE accounts SET balance = balance + $2 WHERE id = $1 RETURNING id", target, amount
-        )
-        if credited is None:
-            raise ref.AccountNotFound(target)
+        block = self.conn.transaction() if self.in_a_transaction else contextlib.AsyncExitStack()
+        async with block:
+            left = await self.conn.fetchval(
+                "UPDATE accounts SET balance = balance - $2 WHERE id = $1 RETURNING balance", source, amount
+            )
+            if left is None:
+                raise ref.AccountNotFound(source)
+            if self.short(left):
+                raise ref.InsufficientFunds(f"account {source} holds {left + amount}, cannot send {amount}")
+            sql = ("UPDATE accounts SET balance = balance + $2 WHERE id = $1 RETURNING id" if self.credits
+                   else "SELECT id FROM accounts WHERE id = $1 AND $2::int IS NOT NULL")
+            if await self.conn.fetchval(sql, target, amount) is None:
+                raise ref.AccountNotFound(target)
+
+
+class _TransferNeverCredits(_Transfer):
+    credits = False
+
+
+class _TransferAllowsOverdraft(_Transfer):
+    short = staticmethod(lambda left: False)
+
+
+class _TransferRefusesWholeBalance(_Transfer):
+    short = staticmethod(lambda left: left <= 0)
+
+
+class _TransferAcceptsNegative(_Transfer):
+    refuses = staticmethod(lambda amount: False)
+
+
+class _TransferCommitsHalf(_Transfer):
+    # No transaction: the debit stays when a later step raises.
+    in_a_transaction = False
 
 
 globals().update(
@@ -412,8 +563,17 @@ globals().update(
         "03.3",
         reference=ref.AccountRepository,
         mutants={
+            "open_ignores_balance": _OpenIgnoresBalance,
+            "balance_of_missing_is_zero": _BalanceOfMissingIsZero,
             "deposit_without_where": _DepositWithoutWhere,
+            "deposit_returns_old_balance": _DepositReturnsOldBalance,
+            "deposit_accepts_zero": _DepositAcceptsZero,
             "close_always_true": _CloseAlwaysTrue,
+            "close_keeps_the_account": _CloseKeepsTheAccount,
+            "transfer_never_credits": _TransferNeverCredits,
+            "transfer_allows_overdraft": _TransferAllowsOverdraft,
+            "transfer_refuses_whole_balance": _TransferRefusesWholeBalance,
+            "transfer_accepts_negative": _TransferAcceptsNegative,
             "transfer_commits_half": _TransferCommitsHalf,
         },
     )

@@ -46,12 +46,18 @@ def _shown_all(results: list[Any]) -> str:
 
 async def _get(url: str) -> tuple[int, Any]:
     """(status, decoded JSON body or None if the body is not JSON) of one GET."""
+    status, body, _ = await _get_typed(url)
+    return status, body
+
+
+async def _get_typed(url: str) -> tuple[int, Any, str]:
+    """(status, decoded JSON body or None if the body is not JSON, Content-Type) of one GET."""
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         text = await response.text()
         try:
-            return response.status, json.loads(text)
+            return response.status, json.loads(text), response.content_type
         except ValueError:
-            return response.status, None
+            return response.status, None, response.content_type
 
 
 def _port_is_closed(host: str, port: int) -> bool:
@@ -70,7 +76,7 @@ def _check_url(shop: Any) -> str:
     return url
 
 
-@pytest.mark.exercise("04.1")
+@pytest.mark.exercise("04.1", promise=("url", "price"))
 @pytest.mark.asyncio
 async def test_shop_yields_the_base_url_of_a_local_server(shop):
     url = _check_url(shop)
@@ -78,7 +84,7 @@ async def test_shop_yields_the_base_url_of_a_local_server(shop):
              "GET /prices/apple must answer 200 with the JSON body {\"sku\": \"apple\", \"cents\": 120}")
 
 
-@pytest.mark.exercise("04.1")
+@pytest.mark.exercise("04.1", promise=("price", "unknown", "broken", "json"))
 @pytest.mark.asyncio
 async def test_shop_answers_prices_unknown_skus_and_the_broken_sku(shop):
     url = _check_url(shop)
@@ -89,16 +95,27 @@ async def test_shop_answers_prices_unknown_skus_and_the_broken_sku(shop):
                  f"not {status} with {body!r}")
     status, body = await _get(f"{url}/prices/no-such-fruit")
     require(status == 404, f"GET /prices/no-such-fruit (an unknown sku) must answer 404, not {status}")
-    require(isinstance(body, dict) and "error" in body,
-             f"the 404 must have a JSON body like {{\"error\": \"unknown sku\"}} (web.json_response(..., status=404)), "
+    require(body == {"error": "unknown sku"},
+             f"the 404 must have the JSON body {{\"error\": \"unknown sku\"}} (web.json_response(..., status=404)), "
              f"not {body!r}")
     status, body = await _get(f"{url}/prices/{ex.BROKEN_SKU}")
     require(status == 500, f"GET /prices/{ex.BROKEN_SKU} must answer 500, not {status}")
-    require(isinstance(body, dict) and "error" in body,
-             f"the 500 must have a JSON body like {{\"error\": \"internal error\"}}, not {body!r}")
+    require(body == {"error": "internal error"},
+             f"the 500 must have the JSON body {{\"error\": \"internal error\"}}, not {body!r}")
 
 
-@pytest.mark.exercise("04.1")
+@pytest.mark.exercise("04.1", promise=("json", "price", "unknown", "broken"))
+@pytest.mark.asyncio
+async def test_shop_sends_every_answer_as_json(shop):
+    url = _check_url(shop)
+    for sku in ("apple", "no-such-fruit", ex.BROKEN_SKU):
+        status, _, content_type = await _get_typed(f"{url}/prices/{sku}")
+        require(content_type == "application/json",
+                 f"GET /prices/{sku} answered {status} with Content-Type {content_type!r}: every answer must be sent "
+                 "as JSON (web.json_response(body, status=...)), so that a client's `await response.json()` reads it")
+
+
+@pytest.mark.exercise("04.1", promise=("recorded", "fresh"))
 @pytest.mark.asyncio
 async def test_shop_records_every_request_in_order(shop):
     url = _check_url(shop)
@@ -113,7 +130,7 @@ async def test_shop_records_every_request_in_order(shop):
              f"included: expected {expected}, got {shop.requests}")
 
 
-@pytest.mark.exercise("04.1")
+@pytest.mark.exercise("04.1", promise="fresh")
 @pytest.mark.asyncio
 @pytest.mark.parametrize("sku", ["kiwi", "fig"])
 async def test_shop_starts_fresh_in_every_test(shop, sku):
@@ -125,7 +142,7 @@ async def test_shop_starts_fresh_in_every_test(shop, sku):
              f"level): after one request to /prices/{sku} it holds {getattr(shop, 'requests', None)!r}")
 
 
-@pytest.mark.exercise("04.1")
+@pytest.mark.exercise("04.1", promise="stopped")
 @pytest.mark.asyncio
 async def test_shop_stops_the_server_after_the_test(workbook_after_teardown, shop):
     url = URL(_check_url(shop))
@@ -195,6 +212,30 @@ async def grader_api() -> AsyncIterator[Api]:
         await api.never.wait()  # set at teardown, so the server can stop
         return web.json_response({"item": "late"})
 
+    async def created(request: web.Request) -> web.Response:
+        return web.json_response({"item": "new"}, status=201)
+
+    async def forbidden(request: web.Request) -> web.Response:
+        return web.json_response({"error": "forbidden"}, status=403)
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        # A body that never ends: a byte every 0.05 s, so no pause between two bytes is long.
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        try:
+            await response.write(b'{"item": ')
+            while not api.never.is_set():
+                await asyncio.sleep(0.05)
+                await response.write(b" ")
+        except ConnectionError:
+            pass  # the client gave up and hung up
+        return response
+
+    async def paced(request: web.Request) -> web.Response:
+        # The one place where time must pass: a request that takes 0.4 s, well within a 1 s timeout.
+        await asyncio.sleep(0.4)
+        return web.json_response({"item": int(request.match_info["n"])})
+
     @web.middleware
     async def count(request: web.Request, handler: Callable[..., Any]) -> Any:
         api.requests += 1
@@ -207,6 +248,10 @@ async def grader_api() -> AsyncIterator[Api]:
     app.router.add_get("/held/{n}", held)
     app.router.add_get("/order/{n}", last_first)
     app.router.add_get("/never", never)
+    app.router.add_get("/created", created)
+    app.router.add_get("/forbidden", forbidden)
+    app.router.add_get("/trickle", trickle)
+    app.router.add_get("/paced/{n}", paced)
     async with TestServer(app) as server:
         api = Api(server=server)
         try:
@@ -265,7 +310,7 @@ async def _await_fetch_all(task: asyncio.Future[Any], count: int, *, stuck: str 
 
 # --- 04.2 fetch_all ---------------------------------------------------------------------------------
 
-@pytest.mark.exercise("04.2")
+@pytest.mark.exercise("04.2", promise=("order", "concurrent"))
 @pytest.mark.asyncio
 async def test_fetch_all_returns_the_json_bodies_in_the_order_of_the_urls(grader_api):
     grader_api.hold_until = 3  # /order/0 is answered after /order/1, 2 and 3
@@ -278,17 +323,20 @@ async def test_fetch_all_returns_the_json_bodies_in_the_order_of_the_urls(grader
              f"was answered last, and fetch_all returned {_shown_all(results)} (asyncio.gather keeps the order)")
 
 
-@pytest.mark.exercise("04.2")
+@pytest.mark.exercise("04.2", promise=("bound", "concurrent"))
 @pytest.mark.asyncio
 async def test_fetch_all_never_has_more_than_limit_requests_in_flight(grader_api):
     # The server holds every request until the test releases them. Once 3 are in flight at once,
-    # the test releases them: a bounded fetch_all never had more, an unbounded one sent all 8.
+    # the test gives a 4th request a moment to arrive, then releases them: a bounded fetch_all
+    # cannot send another while its 3 slots are taken; one that allows more has sent it already.
     grader_api.hold_until = 3
     urls = [grader_api.url(f"/held/{n}") for n in range(8)]
     task = asyncio.ensure_future(ex.fetch_all(urls, limit=3))
     enough = asyncio.ensure_future(grader_api.enough.wait())
     await asyncio.wait({task, enough}, timeout=1, return_when=asyncio.FIRST_COMPLETED)
     enough.cancel()
+    if grader_api.enough.is_set():
+        await asyncio.sleep(0.1)
     grader_api.release.set()  # from here on no request is held
     results = await _await_fetch_all(task, 8)
     require(grader_api.most_in_flight <= 3,
@@ -301,7 +349,7 @@ async def test_fetch_all_never_has_more_than_limit_requests_in_flight(grader_api
     require(results == [{"item": n} for n in range(8)], f"fetch_all returned {_shown_all(results)}")
 
 
-@pytest.mark.exercise("04.2")
+@pytest.mark.exercise("04.2", promise=("none404", "status", "returned", "json", "others"))
 @pytest.mark.asyncio
 async def test_fetch_all_gives_none_for_a_404_and_the_error_for_a_500(grader_api):
     urls = [grader_api.url("/items/1"), grader_api.url("/missing"), grader_api.url("/broken"), grader_api.url("/items/2")]
@@ -309,14 +357,28 @@ async def test_fetch_all_gives_none_for_a_404_and_the_error_for_a_500(grader_api
     require(results[0] == {"item": 1} and results[3] == {"item": 2},
              f"the URLs that answer 200 must give their JSON bodies, even when others fail: got {_shown_all(results)}")
     require(results[1] is None, f"a 404 must give None (the thing does not exist), not {_shown(results[1])}")
-    error = results[2]
-    require(isinstance(error, aiohttp.ClientResponseError),
-             f"a 500 must give the aiohttp.ClientResponseError itself (response.raise_for_status() raises it; return it "
-             f"in the URL's place), not {_shown(error)}")
-    require(error.status == 500, f"the ClientResponseError for a 500 must have .status == 500, not {error.status}")
+    _require_status_error(results[2], 500, "a 500 must give the aiohttp.ClientResponseError itself "
+                                           "(response.raise_for_status() raises it; return it in the URL's place)")
 
 
-@pytest.mark.exercise("04.2")
+def _require_status_error(error: object, status: int, what: str) -> None:
+    """`error` is the ClientResponseError of an answer with `status`; `what` says why it must be."""
+    require(isinstance(error, aiohttp.ClientResponseError), f"{what}, not {_shown(error)}")
+    require(error.status == status,
+             f"the ClientResponseError for a {status} must have .status == {status}, not {error.status}")
+
+
+@pytest.mark.exercise("04.2", promise=("status", "json", "returned"))
+@pytest.mark.asyncio
+async def test_fetch_all_only_a_404_is_none_and_any_2xx_is_a_success(grader_api):
+    results = await _fetch_all([grader_api.url("/created"), grader_api.url("/forbidden")], limit=2)
+    require(results[0] == {"item": "new"},
+             f"a 201 is a success like a 200: it must give its JSON body, not {_shown(results[0])}")
+    _require_status_error(results[1], 403, "a 403 is an error status like a 500 (only a 404 means None): it must "
+                                           "give the aiohttp.ClientResponseError in its place")
+
+
+@pytest.mark.exercise("04.2", promise=("unreachable", "returned", "others"))
 @pytest.mark.asyncio
 async def test_fetch_all_gives_the_error_for_a_server_that_cannot_be_reached(grader_api, closed_port_url):
     results = await _fetch_all([closed_port_url, grader_api.url("/items/7")], limit=2)
@@ -326,7 +388,7 @@ async def test_fetch_all_gives_the_error_for_a_server_that_cannot_be_reached(gra
     require(results[1] == {"item": 7}, f"the other URL must still give its JSON body, not {_shown(results[1])}")
 
 
-@pytest.mark.exercise("04.2")
+@pytest.mark.exercise("04.2", promise=("timeout", "returned", "others"))
 @pytest.mark.asyncio
 async def test_fetch_all_gives_a_timeout_error_for_a_server_that_never_answers(grader_api):
     results = await _fetch_all([grader_api.url("/never"), grader_api.url("/items/3")], limit=2, timeout=0.2, stuck=(
@@ -338,7 +400,35 @@ async def test_fetch_all_gives_a_timeout_error_for_a_server_that_never_answers(g
     require(results[1] == {"item": 3}, f"the other URL must still give its JSON body, not {_shown(results[1])}")
 
 
-@pytest.mark.exercise("04.2")
+@pytest.mark.exercise("04.2", promise=("timeout", "returned", "others"))
+@pytest.mark.asyncio
+async def test_fetch_all_gives_a_timeout_error_for_a_body_that_never_ends(grader_api):
+    results = await _fetch_all([grader_api.url("/trickle"), grader_api.url("/items/4")], limit=2, timeout=0.3, stuck=(
+        "fetch_all(..., timeout=0.3) had not returned after 3 s, with one URL whose server sends its body a byte "
+        "every 0.05 s and never finishes it: the timeout is for the whole request, body included "
+        "(aiohttp.ClientTimeout(total=timeout); sock_read only bounds the pause between two bytes)"))
+    require(isinstance(results[0], TimeoutError),
+             f"a request whose body takes longer than `timeout` seconds must give a TimeoutError in its place, "
+             f"not {_shown(results[0])}")
+    require(results[1] == {"item": 4}, f"the other URL must still give its JSON body, not {_shown(results[1])}")
+
+
+@pytest.mark.exercise("04.2", promise="turn")
+@pytest.mark.asyncio
+async def test_fetch_all_does_not_count_the_wait_for_a_turn_against_the_timeout(grader_api):
+    # limit=1: each of the 3 URLs answers in 0.4 s, well within timeout=1.0, but the last one
+    # waits 0.8 s for its turn before it is sent.
+    results = await _fetch_all([grader_api.url(f"/paced/{n}") for n in range(3)], limit=1, timeout=1.0)
+    late = [n for n, result in enumerate(results) if isinstance(result, TimeoutError)]
+    require(not late,
+             f"with limit=1 and timeout=1.0, each URL here answers in 0.4 s, yet URL {late} gave a TimeoutError after "
+             "waiting for its turn: the time a URL waits for its turn must not count against its timeout. Take the "
+             "semaphore first, then make the request (the ClientTimeout's clock starts at session.get(); a "
+             "TCPConnector limit or an asyncio.wait_for around the wait counts the wait too)")
+    require(results == [{"item": n} for n in range(3)], f"fetch_all returned {_shown_all(results)}")
+
+
+@pytest.mark.exercise("04.2", promise="session")
 @pytest.mark.asyncio
 async def test_fetch_all_uses_one_session_and_closes_it(grader_api, sessions_made):
     await _fetch_all([grader_api.url(f"/items/{n}") for n in range(5)], limit=2)
@@ -349,18 +439,26 @@ async def test_fetch_all_uses_one_session_and_closes_it(grader_api, sessions_mad
              "the ClientSession must be closed when fetch_all returns: `async with aiohttp.ClientSession(...) as session:`")
 
 
-@pytest.mark.exercise("04.2")
+@pytest.mark.exercise("04.2", promise="empty")
 @pytest.mark.asyncio
 async def test_fetch_all_of_no_urls_is_an_empty_list():
     require(await _fetch_all([], limit=3) == [], "fetch_all([], limit=3) must return []")
 
 
-@pytest.mark.exercise("04.2")
+@pytest.mark.exercise("04.2", promise="limit")
 @pytest.mark.asyncio
 async def test_fetch_all_rejects_a_limit_below_one(grader_api):
     for limit in (0, -1):
-        with pytest.raises(ValueError):
-            await ex.fetch_all([grader_api.url("/items/1")], limit=limit)
+        try:
+            async with asyncio.timeout(3):
+                await ex.fetch_all([grader_api.url("/items/1")], limit=limit)
+        except ValueError:
+            continue
+        except TimeoutError:
+            pytest.fail(f"fetch_all(..., limit={limit}) had not returned after 3 s: a limit below 1 must raise "
+                        "ValueError at once (check `limit < 1` first; a Semaphore(0) waits forever)", pytrace=False)
+        pytest.fail(f"fetch_all(..., limit={limit}) must raise ValueError: a limit below 1 allows no request at all",
+                    pytrace=False)
     require(grader_api.requests == 0, "a limit below 1 must raise ValueError before any request is made")
 
 
@@ -387,6 +485,34 @@ class _IgnoresLimit(ref.PriceClient):
                 return None
             response.raise_for_status()
             return (await response.json())["cents"]
+
+
+class _OneTooMany(ref.PriceClient):
+    def __init__(self, session, base_url, *, limit=4):
+        super().__init__(session, base_url, limit=limit)
+        self._slots = asyncio.Semaphore(limit + 1)
+
+
+class _BoundOnlyInPrices(_IgnoresLimit):
+    async def prices(self, skus):
+        slots = asyncio.Semaphore(self.limit)  # a new bound for each call, and price() itself unbounded
+
+        async def one(sku):
+            async with slots:
+                return await _IgnoresLimit.price(self, sku)
+
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(sku)) for sku in skus]
+        return [task.result() for task in tasks]
+
+
+class _ReturnsBody(ref.PriceClient):
+    async def price(self, sku):
+        async with self._slots, self.session.get(f"{self.base_url}/prices/{sku}") as response:
+            if response.status == 404:
+                return None
+            response.raise_for_status()
+            return await response.json()
 
 
 class _NoStatusCheck(ref.PriceClient):
@@ -416,6 +542,34 @@ class _CompletionOrder(ref.PriceClient):
         return results
 
 
+class _OneAtATime(ref.PriceClient):
+    async def prices(self, skus):
+        return [await self.price(sku) for sku in skus]
+
+
+class _BareError(ref.PriceClient):
+    async def prices(self, skus):
+        try:
+            return await super().prices(skus)
+        except ExceptionGroup as group:
+            raise group.exceptions[0] from None  # the first error itself, not the group
+
+
+class _WaitsForAll(ref.PriceClient):
+    async def prices(self, skus):
+        results = await asyncio.gather(*(self.price(sku) for sku in skus), return_exceptions=True)
+        errors = [result for result in results if isinstance(result, Exception)]
+        if errors:
+            raise ExceptionGroup("some prices failed", errors)
+        return list(results)
+
+
+class _ClosesSession(ref.PriceClient):
+    async def prices(self, skus):
+        async with self.session:  # closes the caller's session when the block ends
+            return await super().prices(skus)
+
+
 class _LeaksResponses(ref.PriceClient):
     async def price(self, sku):
         async with self._slots:
@@ -427,6 +581,20 @@ class _LeaksResponses(ref.PriceClient):
             return (await response.json())["cents"]
 
 
+class _LeaksErrorResponses(ref.PriceClient):
+    async def price(self, sku):
+        async with self._slots:
+            response = await self.session.get(f"{self.base_url}/prices/{sku}")
+            if response.status == 404:
+                response.release()
+                return None
+            if response.status >= 400:
+                _leaked.append(response)  # raised without releasing it; see _close_leaked_responses
+                raise aiohttp.ClientResponseError(response.request_info, response.history,
+                                                  status=response.status, message=response.reason or "")
+            return (await response.json())["cents"]
+
+
 globals().update(
     mutation_suite(
         ex,
@@ -434,10 +602,18 @@ globals().update(
         reference=ref.PriceClient,
         mutants={
             "ignores_limit": _IgnoresLimit,
+            "one_too_many": _OneTooMany,
+            "bound_only_in_prices": _BoundOnlyInPrices,
+            "returns_body": _ReturnsBody,
             "no_status_check": _NoStatusCheck,
             "server_error_as_missing": _ServerErrorAsMissing,
             "completion_order": _CompletionOrder,
+            "one_at_a_time": _OneAtATime,
+            "bare_error": _BareError,
+            "waits_for_all": _WaitsForAll,
+            "closes_session": _ClosesSession,
             "leaks_responses": _LeaksResponses,
+            "leaks_error_responses": _LeaksErrorResponses,
         },
     )
 )

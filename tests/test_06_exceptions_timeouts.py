@@ -78,6 +78,50 @@ async def _ms_as_seconds(settings: Any, name: str) -> float:
     return seconds * 1000 if raw.strip().endswith("ms") else seconds
 
 
+async def _seconds_as_ms(settings: Any, name: str) -> float:
+    seconds = await ref.load_deadline(settings, name)
+    raw = (await settings.get(name)).strip()
+    return seconds / 1000 if not raw.endswith("ms") else seconds
+
+
+async def _keeps_spaces(settings: Any, name: str) -> float:
+    raw = await settings.get(name)
+    if raw is not None and raw != raw.strip():
+        # It forgets to strip: ' 1.5s ' ends with a space, so it has no unit.
+        try:
+            raise ValueError(f"expected a number followed by ms or s, got {raw!r}")
+        except ValueError as error:
+            raise ref.SettingError(name, f"= {raw!r} is not a duration (write e.g. 250ms or 2s)") from error
+    return await ref.load_deadline(settings, name)
+
+
+async def _nameless(settings: Any, name: str) -> float:
+    try:
+        return await ref.load_deadline(settings, name)
+    except ref.SettingError as error:
+        error.name = None  # same message, same cause: only the attribute is lost
+        raise
+
+
+async def _invalid_as_missing(settings: Any, name: str) -> float:
+    try:
+        return await ref.load_deadline(settings, name)
+    except ref.SettingError as error:
+        if "is not a duration" not in str(error):
+            raise
+        raise ref.SettingError(name, "is missing") from error.__cause__
+
+
+async def _zero_is_fine(settings: Any, name: str) -> float:
+    try:
+        return await ref.load_deadline(settings, name)
+    except ref.SettingError as error:
+        # `seconds < 0` instead of `seconds <= 0`: only negative values are refused.
+        if "must be more than 0" not in str(error) or _seconds(await settings.get(name)) != 0:
+            raise
+        return 0.0
+
+
 globals().update(
     mutation_suite(
         ex,
@@ -89,6 +133,11 @@ globals().update(
             "drops_cause": _drops_cause,
             "accepts_zero": _accepts_zero,
             "ms_as_seconds": _ms_as_seconds,
+            "seconds_as_ms": _seconds_as_ms,
+            "keeps_spaces": _keeps_spaces,
+            "nameless": _nameless,
+            "invalid_as_missing": _invalid_as_missing,
+            "zero_is_fine": _zero_is_fine,
         },
         # The reference (and the mutants built on it) raise the learner module's SettingError, so
         # that the learner's `pytest.raises(SettingError)` recognises it.
@@ -174,7 +223,7 @@ async def _service_timeout(service: str, operation: _Operation, seconds: float =
                 "deadline it must raise ServiceTimeout", pytrace=False)
 
 
-@pytest.mark.exercise("06.2")
+@pytest.mark.exercise("06.2", promise="result")
 @pytest.mark.asyncio
 async def test_call_with_deadline_returns_the_result_in_time():
     async with _operation(answer=42) as operation:
@@ -182,7 +231,7 @@ async def test_call_with_deadline_returns_the_result_in_time():
     require(result == 42, f"call_with_deadline must return the operation's result (42), not {result!r}")
 
 
-@pytest.mark.exercise("06.2")
+@pytest.mark.exercise("06.2", promise="timeout")
 @pytest.mark.asyncio
 async def test_call_with_deadline_raises_service_timeout_past_the_deadline():
     async with _operation() as operation:
@@ -192,7 +241,7 @@ async def test_call_with_deadline_raises_service_timeout_past_the_deadline():
              f"ServiceTimeout('payments', {DEADLINE}), got ServiceTimeout({error.service!r}, {error.seconds!r})")
 
 
-@pytest.mark.exercise("06.2")
+@pytest.mark.exercise("06.2", promise="cause")
 @pytest.mark.asyncio
 async def test_call_with_deadline_chains_the_timeout_error_as_the_cause():
     async with _operation() as operation:
@@ -202,7 +251,7 @@ async def test_call_with_deadline_chains_the_timeout_error_as_the_cause():
              f"`raise ServiceTimeout(...) from error` (its __cause__ is {error.__cause__!r})")
 
 
-@pytest.mark.exercise("06.2")
+@pytest.mark.exercise("06.2", promise="cancels")
 @pytest.mark.asyncio
 async def test_call_with_deadline_cancels_the_operation_before_raising():
     async with _operation() as operation:
@@ -231,7 +280,7 @@ async def _passed_on(problem: Exception, renamed: str) -> None:
                         pytrace=False)
 
 
-@pytest.mark.exercise("06.2")
+@pytest.mark.exercise("06.2", promise="others")
 @pytest.mark.asyncio
 async def test_call_with_deadline_passes_other_errors_on_unchanged():
     await _passed_on(ValueError("unknown sku 'Z-9'"),
@@ -239,54 +288,72 @@ async def test_call_with_deadline_passes_other_errors_on_unchanged():
                      "ServiceTimeout; catch TimeoutError alone")
 
 
-@pytest.mark.exercise("06.2")
+@pytest.mark.exercise("06.2", promise="own_timeout")
 @pytest.mark.asyncio
 async def test_call_with_deadline_passes_the_operations_own_timeout_on_unchanged():
     # The operation gives up by itself (a deadline of its own) long before call_with_deadline's 1 s.
     await _passed_on(TimeoutError("the warehouse did not answer within 0.005 s"),
                      "the operation raised a TimeoutError of its own, and call_with_deadline turned it into {error}: "
-                     "your deadline of 1 s had not expired, so this is not your ServiceTimeout. Keep the timeout "
-                     "object (`async with asyncio.timeout(seconds) as deadline:`) and raise ServiceTimeout only when "
-                     "`deadline.expired()`; otherwise re-raise")
+                     "your deadline of 1 s had not expired, so this is not your ServiceTimeout (asyncio.wait_for "
+                     "cannot tell the two apart). Keep the timeout object (`async with asyncio.timeout(seconds) as "
+                     "deadline:`) and raise ServiceTimeout only when `deadline.expired()`; otherwise re-raise")
 
 
-@pytest.mark.exercise("06.2")
+async def _cancel_the_caller(operation: _Operation) -> asyncio.Task[Any]:
+    """Run call_with_deadline (deadline 10 s) in a task, cancel that task once the operation has
+    started, and return the task once it has ended cancelled; fail saying what happened instead."""
+    task = asyncio.create_task(ex.call_with_deadline("stock", operation, 10))
+    try:
+        async with asyncio.timeout(GUARD):
+            while not operation.started.is_set():
+                if task.done():
+                    task.result()  # re-raises what call_with_deadline raised (e.g. NotImplementedError)
+                    pytest.fail("call_with_deadline returned without calling the operation", pytrace=False)
+                await asyncio.sleep(0)
+        task.cancel()
+        try:
+            async with asyncio.timeout(GUARD):
+                result = await task
+        except asyncio.CancelledError:
+            pass
+        except ex.ServiceTimeout:
+            pytest.fail("when the caller's task is cancelled, call_with_deadline raised ServiceTimeout: a "
+                        "cancellation is not a timeout; do not catch asyncio.CancelledError", pytrace=False)
+        except TimeoutError:
+            pytest.fail(f"after its task was cancelled, call_with_deadline was still running {GUARD} s later: "
+                        "it must not catch asyncio.CancelledError", pytrace=False)
+        else:
+            pytest.fail(f"call_with_deadline swallowed the cancellation of its task and returned {result!r}: "
+                        "let asyncio.CancelledError go on up", pytrace=False)
+        require(task.cancelled(), "the task running call_with_deadline must end cancelled")
+        return task
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+
+@pytest.mark.exercise("06.2", promise="cancellation")
 @pytest.mark.asyncio
 async def test_call_with_deadline_lets_a_cancellation_through():
     async with _operation() as operation:
-        task = asyncio.create_task(ex.call_with_deadline("stock", operation, 10))
-        try:
-            async with asyncio.timeout(GUARD):
-                while not operation.started.is_set():
-                    if task.done():
-                        task.result()  # re-raises what call_with_deadline raised (e.g. NotImplementedError)
-                        pytest.fail("call_with_deadline returned without calling the operation", pytrace=False)
-                    await asyncio.sleep(0)
-            task.cancel()
-            try:
-                async with asyncio.timeout(GUARD):
-                    result = await task
-            except asyncio.CancelledError:
-                pass
-            except ex.ServiceTimeout:
-                pytest.fail("when the caller's task is cancelled, call_with_deadline raised ServiceTimeout: a "
-                            "cancellation is not a timeout; do not catch asyncio.CancelledError", pytrace=False)
-            except TimeoutError:
-                pytest.fail(f"after its task was cancelled, call_with_deadline was still running {GUARD} s later: "
-                            "it must not catch asyncio.CancelledError", pytrace=False)
-            else:
-                pytest.fail(f"call_with_deadline swallowed the cancellation of its task and returned {result!r}: "
-                            "let asyncio.CancelledError go on up", pytrace=False)
-            require(task.cancelled(), "the task running call_with_deadline must end cancelled")
-            require(operation.cleaned_up, "the operation's `finally:` blocks must have run")
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+        await _cancel_the_caller(operation)
 
 
-@pytest.mark.exercise("06.2")
+@pytest.mark.exercise("06.2", promise="cancellation_cleans_up")
+@pytest.mark.asyncio
+async def test_call_with_deadline_cancels_the_operation_when_the_caller_is_cancelled():
+    async with _operation() as operation:
+        await _cancel_the_caller(operation)
+        require(operation.cleaned_up,
+                "when the caller's task was cancelled, the operation was left running: its `finally:` blocks "
+                "had not run when the caller's task ended. Cancel the operation too, and wait for it to end, "
+                "before the CancelledError goes on up (awaiting it inside `async with asyncio.timeout(...)` "
+                "does both)")
+
+
+@pytest.mark.exercise("06.2", promise="positive")
 @pytest.mark.asyncio
 @pytest.mark.parametrize("seconds", [0, -1])
 async def test_call_with_deadline_refuses_a_deadline_that_is_not_positive(seconds):
@@ -328,7 +395,7 @@ async def _finish(task: asyncio.Task[Any]) -> None:
             await task
 
 
-@pytest.mark.exercise("06.3")
+@pytest.mark.exercise("06.3", promise="new")
 @pytest.mark.asyncio
 async def test_hanging_backend_gives_each_test_a_new_backend(hanging_backend):
     require(isinstance(hanging_backend, ex.HangingBackend),
@@ -338,7 +405,27 @@ async def test_hanging_backend_gives_each_test_a_new_backend(hanging_backend):
     require(not hanging_backend.released, "the backend must not be released during the test: release it after `yield`")
 
 
-@pytest.mark.exercise("06.3")
+@pytest.mark.exercise("06.3", promise="new")
+@pytest.mark.asyncio
+async def test_hanging_backend_is_a_new_one_each_time():
+    # Two set-ups of the learner's fixture, as for two tests: they must not share a backend.
+    first = await fixture_steps(ex.hanging_backend, "hanging_backend")
+    second = await fixture_steps(ex.hanging_backend, "hanging_backend")
+    try:
+        one = await anext(first)
+        one.calls.append("left by an earlier test")
+        other = await anext(second)
+        require(other is not one and isinstance(other, ex.HangingBackend),
+                "hanging_backend must yield a new HangingBackend for each test (create it inside the fixture), "
+                "not one backend that all the tests share")
+    finally:
+        for steps in (first, second):
+            with contextlib.suppress(BaseException):
+                async with asyncio.timeout(2 * GUARD):
+                    await steps.aclose()
+
+
+@pytest.mark.exercise("06.3", promise=("waits", "records", "cancelled", "waiting"))
 @pytest.mark.asyncio
 async def test_hanging_backend_call_waits_until_a_deadline_cancels_it(hanging_backend):
     try:
@@ -361,7 +448,7 @@ async def test_hanging_backend_call_waits_until_a_deadline_cancels_it(hanging_ba
              "decrement it in `finally:`")
 
 
-@pytest.mark.exercise("06.3")
+@pytest.mark.exercise("06.3", promise=("waits", "waiting"))
 @pytest.mark.asyncio
 async def test_hanging_backend_answers_zero_once_released(hanging_backend):
     task = asyncio.create_task(hanging_backend.level("B-2"))
@@ -383,7 +470,7 @@ async def test_hanging_backend_answers_zero_once_released(hanging_backend):
         await _finish(task)
 
 
-@pytest.mark.exercise("06.3")
+@pytest.mark.exercise("06.3", promise=("cancelled", "waiting"))
 @pytest.mark.asyncio
 async def test_hanging_backend_call_lets_its_tasks_cancellation_through(hanging_backend):
     task = asyncio.create_task(hanging_backend.level("C-3"))
@@ -408,14 +495,14 @@ async def test_hanging_backend_call_lets_its_tasks_cancellation_through(hanging_
         await _finish(task)
 
 
-@pytest.mark.exercise("06.3")
+@pytest.mark.exercise("06.3", promise="released")
 @pytest.mark.asyncio
 async def test_hanging_backend_is_released_after_the_test(workbook_after_teardown, hanging_backend):
     workbook_after_teardown(lambda: hanging_backend.released,
                             "the backend was not released: call backend.release() after `yield`")
 
 
-@pytest.mark.exercise("06.3")
+@pytest.mark.exercise("06.3", promise=("drained", "released"))
 @pytest.mark.asyncio
 async def test_hanging_backend_teardown_lets_a_call_left_waiting_finish():
     # Drive the learner's fixture function by hand, to look at the moment its teardown ends.
@@ -443,6 +530,30 @@ async def test_hanging_backend_teardown_lets_a_call_left_waiting_finish():
         backend.release()
         await _finish(task)
         await steps.aclose()
+
+
+@pytest.mark.exercise("06.3", promise="bounded")
+@pytest.mark.asyncio
+async def test_hanging_backend_teardown_does_not_hang_on_a_call_that_never_ends():
+    steps = await fixture_steps(ex.hanging_backend, "hanging_backend")
+    backend = await anext(steps)  # the set-up
+    backend.waiting += 1  # a call that will never end, released or not
+    guard = asyncio.timeout(2 * GUARD)
+    try:
+        async with guard:
+            await anext(steps)  # the teardown: it may give up by returning or by raising TimeoutError
+    except StopAsyncIteration:
+        pass
+    except TimeoutError:
+        if guard.expired():
+            pytest.fail(f"the teardown was still waiting {2 * GUARD} s later for a call that never ends: wait at "
+                        "most 1 s, e.g. inside `async with asyncio.timeout(1):`", pytrace=False)
+    else:
+        pytest.fail("the fixture yields more than once: yield the backend once, then clean up", pytrace=False)
+    finally:
+        backend.waiting = 0
+        with contextlib.suppress(BaseException):
+            await steps.aclose()
 
 
 # --- 06.4 tests for StockClient, graded by mutation --------------------------------------------
@@ -490,6 +601,49 @@ class _NoCancel(ref.StockClient):
         raise ref.ServiceTimeout(self.service, self.deadline) from TimeoutError()  # `call` keeps running
 
 
+class _ForgetsAnswer(ref.StockClient):
+    async def level(self, sku: str) -> int:
+        try:
+            await asyncio.wait_for(self.backend.level(sku), self.deadline)  # the bug: no `return`
+        except TimeoutError as error:
+            raise ref.ServiceTimeout(self.service, self.deadline) from error
+
+
+class _DeadlineInMilliseconds(ref.StockClient):
+    async def level(self, sku: str) -> int:
+        try:
+            return await asyncio.wait_for(self.backend.level(sku), self.deadline)
+        except TimeoutError as error:
+            raise ref.ServiceTimeout(self.service, self.deadline * 1000) from error
+
+
+class _DoesNotWaitForTheCancelledCall(ref.StockClient):
+    async def level(self, sku: str) -> int:
+        call = asyncio.ensure_future(self.backend.level(sku))
+        try:
+            done, _pending = await asyncio.wait({call}, timeout=self.deadline)
+        except asyncio.CancelledError:
+            call.cancel()
+            await asyncio.wait({call})
+            raise
+        if call in done:
+            return call.result()
+        call.cancel()  # the bug: the call is told to stop, but nobody waits until it has
+        raise ref.ServiceTimeout(self.service, self.deadline) from TimeoutError()
+
+
+class _OrphansOnCancel(ref.StockClient):
+    async def level(self, sku: str) -> int:
+        call = asyncio.ensure_future(self.backend.level(sku))
+        # The bug: when the caller is cancelled, asyncio.wait goes, and `call` keeps running.
+        done, _pending = await asyncio.wait({call}, timeout=self.deadline)
+        if call in done:
+            return call.result()
+        call.cancel()
+        await asyncio.wait({call})
+        raise ref.ServiceTimeout(self.service, self.deadline) from TimeoutError()
+
+
 globals().update(
     mutation_suite(
         ex,
@@ -501,6 +655,10 @@ globals().update(
             "loses_cause": _LosesCause,
             "swallows_cancellation": _SwallowsCancellation,
             "no_cancel": _NoCancel,
+            "forgets_answer": _ForgetsAnswer,
+            "wrong_seconds": _DeadlineInMilliseconds,
+            "cancels_without_waiting": _DoesNotWaitForTheCancelledCall,
+            "orphans_on_cancel": _OrphansOnCancel,
         },
         shared=("ServiceTimeout",),
     )

@@ -85,17 +85,58 @@ def load(folder: Path = FOLDER) -> dict[str, list[Answer]]:
     return found
 
 
-def rounds(stem: str, answers: list[Answer]) -> list[Round]:
-    """Group a chapter's answers into as few grading runs as can hold them."""
+def rounds(stem: str, answers: list[Answer], depends: dict[str, set[str]] | None = None) -> list[Round]:
+    """Group a chapter's answers into as few grading runs as can hold them.
+
+    `depends` maps an exercise to those whose names its code uses (see `dependencies`): a wrong
+    answer to 06.3 never shares a run with an answer to 06.4, whose tests use 06.3's fixture and
+    would be told to finish 06.3 first instead of getting their own verdict.
+    """
+    depends = depends or {}
     out = [Round(stem, [a]) for a in answers if a.alone]
-    queues: dict[str, list[Answer]] = {}
+    packed: list[Round] = []
     for answer in answers:
-        if not answer.alone:
-            queues.setdefault(answer.exercise, []).append(answer)
-    depth = max((len(q) for q in queues.values()), default=0)
-    for k in range(depth):
-        out.append(Round(stem, [q[k] for q in queues.values() if k < len(q)]))
-    return out
+        if answer.alone:
+            continue
+        for round_ in packed:
+            if _fits(answer, round_, depends):
+                round_.answers.append(answer)
+                break
+        else:
+            packed.append(Round(stem, [answer]))
+    return out + packed
+
+
+def _fits(answer: Answer, round_: Round, depends: dict[str, set[str]]) -> bool:
+    if any(a.exercise == answer.exercise for a in round_.answers):
+        return False
+    for other in round_.answers:
+        if other.expect != "passed" and other.exercise in depends.get(answer.exercise, ()):
+            return False
+        if answer.expect != "passed" and answer.exercise in depends.get(other.exercise, ()):
+            return False
+    return True
+
+
+def dependencies(solution: str, names: dict[str, tuple[str, ...]]) -> dict[str, set[str]]:
+    """Exercise -> the exercises of the same file whose names (fixtures, functions) its solution uses."""
+    regions: dict[str, str] = {}
+    inside: str | None = None
+    for line in solution.splitlines(keepends=True):
+        begin = _BEGIN.match(line)
+        if begin:
+            inside = begin["id"]
+            continue
+        if _END.match(line):
+            inside = None
+        elif inside is not None and not _STUB_LINE.match(line):
+            regions[inside] = regions.get(inside, "") + line
+    found: dict[str, set[str]] = {}
+    for user, code in regions.items():
+        for owner, owned in names.items():
+            if owner != user and any("*" not in n and re.search(rf"\b{re.escape(n)}\b", code) for n in owned):
+                found.setdefault(user, set()).add(owner)
+    return found
 
 
 _BEGIN = re.compile(r"^(?P<indent>[ \t]*)# SOLUTION BEGIN (?P<id>\d\d\.\d+)[ \t]*\n?$")

@@ -15,7 +15,19 @@ from workbook import ROOT, catalog, contract
 from workbook.tests import answers
 
 ALL = answers.load()
-ROUNDS = [r for stem, found in ALL.items() for r in answers.rounds(stem, found)]
+
+
+def _dependencies(stem: str) -> dict[str, set[str]]:
+    """Only a learner's tests run on the learner's other answers (their fixtures); hidden checks never do."""
+    exercises = catalog.load().in_chapter(stem[:2])
+    names = {e.id: tuple(e.names) for e in exercises}
+    found = answers.dependencies((ROOT / "solutions" / f"{stem}.py").read_text(encoding="utf-8"), names)
+    return {user: owners for user, owners in found.items()
+            if next(e for e in exercises if e.id == user).kind == "test"}
+
+
+DEPENDS = {stem: _dependencies(stem) for stem in ALL}
+ROUNDS = [r for stem, found in ALL.items() for r in answers.rounds(stem, found, DEPENDS[stem])]
 
 
 def _private_names(stem: str) -> set[str]:
@@ -51,6 +63,16 @@ def test_each_answer_gets_its_verdict(workbook_copy, round_):
         answer = answered.get(exercise.id)
         expect = answer.expect if answer else "passed"
         label = f"{exercise.id} [{answer.name if answer else 'reference solution'}]"
+        unfinished = [a.exercise for a in round_.answers
+                      if a.expect != "passed" and a.exercise in DEPENDS[round_.stem].get(exercise.id, ())]
+        if answer is None and unfinished:
+            # Its tests use a wrong answer's fixture: they may still pass (the fixture's bug is not
+            # one they meet), and if they fail, the grader must say why, not blame these tests.
+            told = got["status"] == "failed" and f"finish {unfinished[0]} first" in got["message"]
+            if got["status"] != "passed" and not told:
+                wrong.append(f"{label}: {got['status']}, expected to be told to finish {unfinished[0]} first: "
+                             f"{got['message']}")
+            continue
         if got["status"] != expect:
             wrong.append(f"{label}: {got['status']}, expected {expect}: {got['message']}")
             continue
