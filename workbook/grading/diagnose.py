@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from workbook.grading.records import Kind
 
@@ -200,12 +201,9 @@ def _common_mistake(failure: Failure, text: str) -> tuple[Kind, str] | None:
         return Kind.ASSERTION, (f"There is no fixture named `{missing}` in {failure.learner_file} any more (deleted or "
                                 f"renamed?). The grading needs it: put it back (`git diff {failure.learner_file}` shows "
                                 "what changed).")
-    used = re.search(r"'coroutine' object (has no attribute '\w+'|is not \w+|does not support [\w ]+)|"
-                     r"type 'coroutine' has no len", text)
+    used = _coroutine_used(error, failure.learner_file, failure.where)
     if used:
-        return Kind.ASSERTION, (f"{text.splitlines()[-1].strip()}{failure.where}: a coroutine was used as if it were its "
-                                "result, so the call that made it never ran. Put `await` in front of that call "
-                                "(e.g. `connection = await asyncpg.connect(...)`, `value = await client.get(key)`).")
+        return Kind.ASSERTION, used
     unawaited = _never_awaited(error)
     if unawaited:
         return Kind.ASSERTION, (f"`{unawaited}(...)` was called without `await`, so it never ran: put `await` in front "
@@ -214,6 +212,47 @@ def _common_mistake(failure: Failure, text: str) -> tuple[Kind, str] | None:
         # pytest-asyncio's own check, after an earlier test already reported the real cause
         return Kind.FOLLOW_ON, "pytest-asyncio could not set up this test's fixtures (see the first failing test)."
     return None
+
+
+_COROUTINE_USED = re.compile(r"'coroutine' object (has no attribute '\w+'|is not \w+|does not support [\w ]+)|"
+                            r"type 'coroutine' has no len")
+
+
+def _coroutine_used(error: BaseException, learner_file: str, where: str = "") -> str:
+    """A coroutine used as if it were its result, anywhere in `error`'s chain: name the call that made it.
+
+    The first error is not always the last: `stack.push_async_callback(connection.close)` on a
+    coroutine `connection` fails at exit with a TypeError whose context is the AttributeError.
+    """
+    for current in _chain(error):
+        if not _COROUTINE_USED.search(str(current)):
+            continue
+        what = f"{type(current).__name__}: {current}"
+        coroutine = getattr(current, "obj", None)  # AttributeError knows the object (3.10+)
+        origin = getattr(coroutine, "cr_origin", None)
+        code = getattr(coroutine, "cr_code", None)
+        if code is not None:
+            where = ""
+            for filename, line, _function in origin or ():
+                if Path(filename).as_posix().endswith(learner_file):
+                    where = f" ({learner_file}, line {line})"
+            return (f"`{code.co_qualname}(...)` was called without `await`{where}, so it never ran: what it gave back "
+                    f"is a coroutine, not its result ({what}). Put `await` in front of the call.")
+        line = _learner_line(current, learner_file) or (where if current is error else "")
+        return (f"{what}{line}: a coroutine was used as if it were its result, so the "
+                "call that made it never ran. Put `await` in front of that call (e.g. `connection = await "
+                "asyncpg.connect(...)`, `value = await client.get(key)`).")
+    return ""
+
+
+def _learner_line(error: BaseException, learner_file: str) -> str:
+    line = 0
+    tb = error.__traceback__
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename).as_posix().endswith(learner_file):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f" ({learner_file}, line {line})" if line else ""
 
 
 def _never_awaited(error: BaseException) -> str:

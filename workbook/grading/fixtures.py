@@ -17,6 +17,7 @@ import pytest
 import pytest_asyncio
 
 from workbook import services
+from workbook.grading import space
 from workbook.grading.plugin import state
 from workbook.grading.records import Role
 from workbook.testing import current_target, mutation_setup_of
@@ -78,6 +79,7 @@ def workbook_redis_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def _workbook_run_prefix(request: pytest.FixtureRequest, workbook_redis_url: str) -> Iterator[str]:
     prefix = services.new_redis_prefix()
+    space.set_run_prefix(prefix)
     try:
         yield prefix
     finally:

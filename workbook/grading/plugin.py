@@ -28,7 +28,7 @@ from typing import IO, Any
 import pytest
 
 from workbook import ROOT, catalog
-from workbook.grading import diagnose, handoff
+from workbook.grading import diagnose, handoff, space
 from workbook.grading.records import End, Item, Kind, Log, Outcome, Phase, Planned, Record, Role, Started, to_line
 from workbook.grading.verdict import ChapterRun, exercise_results, summary_lines
 from workbook.testing import TARGETS, TargetImportError, Variant, current_target, kept_streams, mutation_setup_of
@@ -116,6 +116,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if target:
         os.environ["WORKBOOK_TARGET"] = target
     current_target()  # a bad WORKBOOK_TARGET is a usage error before anything runs
+    # Each coroutine remembers the line that made it (cr_origin): a coroutine used as if it were
+    # its result is then told where the `await` is missing. One frame costs next to nothing.
+    sys.set_coroutine_origin_tracking_depth(1)
     path = config.getoption("--workbook-results", None)
     config.stash[_RUN] = run = RunState(config, open(path, "a", encoding="utf-8") if path else None)  # noqa: SIM115
     config.pluginmanager.register(run, "workbook-run")
@@ -200,6 +203,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 #: what `_guarded` noted in the phase that just ran: calls without `await`, then deprecated calls
 _NOTED = pytest.StashKey[list[str]]()
+#: Redis commands of the phase that just ran that reached outside the run's keys (see space.py)
+_OUTSIDE = pytest.StashKey[list[str]]()
 
 
 def _guarded(item: pytest.Item) -> Iterator[None]:
@@ -209,6 +214,7 @@ def _guarded(item: pytest.Item) -> Iterator[None]:
     DeprecationWarning in a phase comes from the learner's code, wherever the library says it
     was called from (redis's `close()` called through an exit stack names contextlib).
     """
+    space.install()
     with kept_streams(), warnings.catch_warnings(record=True) as caught:
         # A coroutine called without `await` is dropped, and warns, at the very line of the call:
         # keep that line (as an error, the warning would surface later, nameless, as "unraisable").
@@ -218,6 +224,7 @@ def _guarded(item: pytest.Item) -> Iterator[None]:
         finally:
             noted = [w for w in caught if issubclass(w.category, DeprecationWarning) or _unawaited(w)]
             item.stash[_NOTED] = [_unawaited(w) or _deprecation(w) for w in sorted(noted, key=lambda w: not _unawaited(w))]
+            item.stash[_OUTSIDE] = space.outside()
             for w in caught:
                 if w not in noted:  # everything else goes on to pytest's own recording
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
@@ -301,7 +308,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if noted and variant.role is not Role.MUTANT and kind in (Kind.OK, Kind.ASSERTION) and not skipped:
         # the missing `await` (or the deprecated call) is the cause; an assert that then fails is its symptom
         outcome, kind, message = Outcome.FAILED, Kind.ASSERTION, noted[0]
-    item.stash[_NOTED] = []
+    outside = item.stash.get(_OUTSIDE, [])
+    if outside and variant.role is not Role.MUTANT:
+        # refused, whatever the learner's code then did with the error (a mutant's own keys are under the prefix)
+        outcome, kind, message = Outcome.FAILED, Kind.ASSERTION, outside[0]
+    item.stash[_NOTED] = item.stash[_OUTSIDE] = []
     run.add(Record(exercise=exercise, nodeid=item.nodeid, phase=phase, outcome=outcome, kind=kind, message=message,
                    role=variant.role, mutant=variant.mutant, order=item.stash.get(_ORDER, -1), uses=uses,
                    summary=item.get_closest_marker("workbook_summary") is not None, duration=round(report.duration, 6)))

@@ -104,12 +104,17 @@ def test_a_test_that_leaves_its_client_session_open_does_not_score(workbook_copy
     assert "leaves an aiohttp.ClientSession open" in exercise["message"]
 
 
+def _drop_await(workbook_copy, stem: str, call: str) -> int:
+    """Write the solution with the first `call` made without `await`; the line it is on."""
+    text = workbook_copy.solution_text(stem)
+    assert call in text, f"the solution of {stem} changed: update this test"
+    workbook_copy.write_exercise(stem, text.replace(call, call.replace("await ", "", 1), 1))
+    return text[:text.index(call)].count("\n") + 1
+
+
 def test_a_call_without_await_is_named_at_its_own_line_not_at_the_assert_after_it(workbook_copy):
-    text = workbook_copy.solution_text("02_async_fixtures")
-    call = '    await session_store.save("ann", {"cart": ["tea"], "visits": 3}, ttl=60)\n'
-    assert call in text, "the solution of 02 changed: update this test"
-    line = text[:text.index(call)].count("\n") + 1
-    workbook_copy.write_exercise("02_async_fixtures", text.replace(call, call.replace("await ", ""), 1))
+    line = _drop_await(workbook_copy, "02_async_fixtures",
+                       '    await session_store.save("ann", {"cart": ["tea"], "visits": 3}, ttl=60)\n')
     message = workbook_copy.grade("02.4").exercise("02.4")["message"]
     assert "`SessionStore.save(...)` was called without `await`" in message, message
     assert f"exercises/02_async_fixtures.py, line {line})" in message, message
@@ -122,3 +127,13 @@ def test_a_deprecated_call_fails_its_check_and_names_the_current_one(workbook_co
     exercise = workbook_copy.grade("02.1").exercise("02.1")
     assert exercise["status"] == "failed", exercise
     assert "deprecated" in exercise["message"] and "aclose()" in exercise["message"], exercise["message"]
+
+
+def test_a_coroutine_used_as_its_result_names_the_call_and_its_line_even_behind_a_later_error(workbook_copy):
+    # `connection.close` of a coroutine exists (it is coroutine.close), so the exit stack fails later
+    # with a TypeError: the AttributeError behind it is the one that says what went wrong.
+    line = _drop_await(workbook_copy, "02_async_fixtures", "connection = await asyncpg.connect(database_url)")
+    message = workbook_copy.grade("02.1").exercise("02.1")["message"]
+    assert "`connect(...)` was called without `await`" in message, message
+    assert f"exercises/02_async_fixtures.py, line {line})" in message, message
+    assert "has no attribute 'fetchval'" in message, message

@@ -144,3 +144,45 @@ def test_a_refused_connection_in_a_chapter_without_servers_is_the_learners_own(w
     assert graded.status("00.1") == "failed", "chapter 00 uses no server: a refused connection is the learner's code"
     assert "Environment" not in graded.exercise("00.1")["message"]
     assert graded.returncode == 1
+
+
+def _sentinel_key() -> tuple[object, str]:
+    """A key of "someone else" on the shared Redis, outside any grading run's prefix."""
+    import os
+
+    import redis
+
+    from workbook import services
+
+    client = redis.Redis.from_url(services.resolve("redis").url, decode_responses=True)
+    key = f"someone-else:{os.urandom(4).hex()}"
+    client.set(key, "theirs", ex=300)
+    return client, key
+
+
+@pytest.mark.parametrize("reach", [
+    'return SessionStore(workbook_redis, "sessions:")',  # a prefix of the fixture's own
+    'await workbook_redis.flushdb()\n    return SessionStore(workbook_redis, workbook_redis_prefix)',
+    'await workbook_redis.delete(*(await workbook_redis.keys("*")))\n'
+    '    return SessionStore(workbook_redis, workbook_redis_prefix)',
+])
+def test_learner_code_cannot_reach_keys_outside_its_runs_prefix(workbook_copy, reach):
+    client, theirs = _sentinel_key()
+    try:
+        text = workbook_copy.solution_text("02_async_fixtures")
+        made = "    return SessionStore(workbook_redis, workbook_redis_prefix)\n"
+        at = text.rindex(made)  # the solution's session_store fixture (the last one in the file)
+        fixture = text[:at].rsplit("@pytest.fixture\ndef session_store", 1)
+        assert len(fixture) == 2, "the solution of 02 changed: update this test"
+        learner = (fixture[0] + "@pytest_asyncio.fixture\nasync def session_store" + fixture[1] + f"    {reach}\n"
+                   + text[at + len(made):])
+        workbook_copy.write_exercise("02_async_fixtures", learner)
+        graded = workbook_copy.grade("02.4")
+        exercise = graded.exercise("02.4")
+        assert exercise["status"] == "failed", exercise
+        assert "workbook_redis_prefix" in exercise["message"] and "Redis" in exercise["message"], exercise["message"]
+        assert client.get(theirs) == "theirs", "someone else's key must survive a learner's grading"
+        assert client.keys("sessions:*") == [], "nothing may land outside the run's prefix"
+    finally:
+        client.delete(theirs)
+        client.close()

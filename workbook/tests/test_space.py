@@ -1,0 +1,49 @@
+"""Which Redis commands stay inside a grading run's prefix (workbook/grading/space.py), one rule each."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbook.grading.space import refusal
+
+RUN = "wb:1764000000_42_a1b2c3:"
+MINE = RUN + "test_x:9f9f9f:"
+
+
+@pytest.mark.parametrize("command", [
+    ("SET", MINE + "session:ann", "{}", "EX", 60),
+    (b"GET", (MINE + "k").encode()),
+    ("DEL", MINE + "a", MINE + "b"),
+    ("MSET", MINE + "a", "1", MINE + "b", "2"),
+    ("RENAME", MINE + "a", MINE + "b"),
+    ("BLPOP", MINE + "q1", MINE + "q2", 1),
+    ("EVAL", "return 1", 1, MINE + "a", "not-a-key"),
+    ("KEYS", MINE + "*"),
+    ("SCAN", 0, "MATCH", MINE + "*", "COUNT", 100),
+    ("PING",), ("INFO", "server"), ("PUBLISH", "news", "hi"),
+])
+def test_commands_on_the_runs_own_keys_are_sent(command):
+    assert refusal(command, RUN) == ""
+
+
+@pytest.mark.parametrize(("command", "words"), [
+    (("SET", "sessions:ann", "{}"), "SET sessions:ann"),
+    (("DEL", MINE + "a", "someone-else:b"), "DEL someone-else:b"),
+    (("MSET", MINE + "a", "1", "other", "2"), "MSET other"),
+    (("RENAME", MINE + "a", "elsewhere"), "RENAME elsewhere"),
+    (("EVAL", "return 1", 1, "theirs"), "EVAL theirs"),
+    (("KEYS", "*"), "KEYS *"),
+    (("SCAN", 0), "SCAN *"),
+    (("SCAN", 0, "MATCH", "wb:*"), "SCAN wb:*"),
+    (("FLUSHDB",), "FLUSHDB"),
+    (("FLUSHALL", "ASYNC"), "FLUSHALL ASYNC"),
+    (("SCRIPT", "FLUSH"), "SCRIPT FLUSH"),
+    (("CONFIG", "SET", "maxmemory", "1"), "CONFIG SET"),
+])
+def test_commands_that_reach_beyond_it_are_refused_with_what_they_tried(command, words):
+    why = refusal(command, RUN)
+    assert words in why and "workbook_redis_prefix" in why, why
+
+
+def test_before_the_run_has_a_prefix_every_key_is_outside():
+    assert "SET anything" in refusal(("SET", "anything", "1"), "")
