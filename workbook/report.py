@@ -230,6 +230,8 @@ def render(report: Report, catalog: Catalog, *, plain: bool = False, width: int 
 
 def _first_lines(text: str, count: int) -> str:
     """At most `count` lines: the first ones and the last one, which often says what to do."""
+    if _is_bug_list(text):
+        return text.strip()  # every bug the learner's tests missed, each on its line: the whole to-do list
     lines = text.strip().splitlines()
     if len(lines) <= count:
         return "\n".join(lines)

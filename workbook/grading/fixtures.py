@@ -42,10 +42,12 @@ def workbook_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     if servers.database_url:
         # `python3 -m workbook grade` created it while this process started, and drops it after
         # this process ends (even if it is killed); a plain `pytest tests/` makes its own below.
+        space.set_run_database(servers.database_url)
         yield servers.database_url
         return
     service = servers.get("postgres")
     database = services.create_run_database(service)
+    space.set_run_database(database.url)
     try:
         yield database.url
     finally:

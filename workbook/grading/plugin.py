@@ -215,6 +215,7 @@ def _guarded(item: pytest.Item) -> Iterator[None]:
     was called from (redis's `close()` called through an exit stack names contextlib).
     """
     space.install()
+    space.install_postgres(ROOT / current_target())
     with kept_streams(), warnings.catch_warnings(record=True) as caught:
         # A coroutine called without `await` is dropped, and warns, at the very line of the call:
         # keep that line (as an error, the warning would surface later, nameless, as "unraisable").

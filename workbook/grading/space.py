@@ -1,4 +1,4 @@
-"""Learner code in its own space: every Redis key a grading run touches is under the run's prefix.
+"""Learner code in its own space: the run's own Redis keys and PostgreSQL database, nothing else.
 
 Other people's gradings may share the Redis server. A learner's fixture that builds its keys
 from a prefix of its own (`SessionStore(redis, "sessions:")`), a `KEYS *`, or a FLUSHDB would
@@ -10,13 +10,21 @@ even if the learner's code catches the error: `outside()` keeps what each test t
 
 Only the commands' words are read (no extra round trip): the key is the first argument, except
 for the commands listed below, whose keys sit elsewhere or that name no key at all.
+
+PostgreSQL the same way: SQL that the learner's own file sends (through a connection or a pool)
+on a database other than the run's (`workbook_database_url`), or that acts on the whole server
+(CREATE DATABASE, DROP ROLE, ALTER SYSTEM, ...), is refused before it reaches the server. The
+grader's own connections (run databases, tables of its checks) are not looked at.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import sys
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 #: Commands that name no key: sent as they are.
 _NO_KEY = frozenset("""
@@ -48,8 +56,11 @@ class OutsideItsSpace(RuntimeError):
 class _State:
     def __init__(self) -> None:
         self.prefix = ""  # the run's prefix, once `_workbook_run_prefix` made it
+        self.databases: set[str] = set()  # the run's own PostgreSQL databases, by name
+        self.learner_folder: Path | None = None  # exercises/ or solutions/: whose SQL is looked at
         self.tried: list[str] = []  # what the current test tried, in words
         self.installed = False
+        self.installed_postgres = False
 
 
 _STATE = _State()
@@ -57,6 +68,11 @@ _STATE = _State()
 
 def set_run_prefix(prefix: str) -> None:
     _STATE.prefix = prefix
+
+
+def set_run_database(url: str) -> None:
+    """The run's database: the learner's SQL may go there and nowhere else."""
+    _STATE.databases.add(unquote(urlsplit(url).path.lstrip("/")))
 
 
 def outside() -> list[str]:
@@ -132,6 +148,64 @@ def _refuse(args: tuple[Any, ...]) -> None:
     if why:
         _STATE.tried.append(why)
         raise OutsideItsSpace(why)
+
+
+_SERVER_WIDE_SQL = re.compile(
+    r"^\s*(?:(?:CREATE|DROP|ALTER)\s+(?:DATABASE|ROLE|USER|GROUP|TABLESPACE)\b|ALTER\s+SYSTEM\b)", re.I | re.M)
+
+
+def sql_refusal(query: str, database: str, allowed: set[str]) -> str:
+    """Why the learner's `query` on `database` must not be sent, or ""."""
+    if allowed and database not in allowed:
+        return (f"Your code ran SQL on the database {database!r}, not on the one this grading run made for it "
+                "(`workbook_database_url`): other people's tables live there. Connect with the URL that fixture "
+                "(or the exercise's own, built on it) gives you.")
+    found = _SERVER_WIDE_SQL.search(query or "")
+    if found:
+        return (f"Your code sent `{' '.join(found.group(0).split())} ...` to PostgreSQL: that acts on the whole server, "
+                "which other people's gradings share, so the workbook does not send it. Work inside the run's "
+                "database: tables, schemas and rows of your own.")
+    return ""
+
+
+def _learner_called(folder: Path | None) -> bool:
+    """Whether the nearest caller outside asyncpg (and this module) is the learner's file."""
+    if folder is None:
+        return False
+    library = str(Path(sys.modules["asyncpg"].__file__ or "").parent) + "/"
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not name.startswith(library) and name != __file__:
+            return Path(name).is_relative_to(folder)
+        frame = frame.f_back
+    return False
+
+
+def install_postgres(learner_folder: Path) -> None:
+    """Look at the SQL the learner's file sends through asyncpg (once asyncpg is imported; idempotent)."""
+    _STATE.learner_folder = learner_folder.resolve()
+    if _STATE.installed_postgres or "asyncpg" not in sys.modules:
+        return
+    from asyncpg.connection import Connection
+
+    _STATE.installed_postgres = True
+    for method in ("execute", "executemany", "fetch", "fetchrow", "fetchval", "fetchmany", "cursor", "prepare",
+                   "copy_from_query"):
+        setattr(Connection, method, _looked_at(getattr(Connection, method)))
+
+
+def _looked_at(original: Any) -> Any:
+    @functools.wraps(original)
+    def sending(self: Any, query: str = "", *args: Any, **kwargs: Any) -> Any:
+        if _learner_called(_STATE.learner_folder):
+            why = sql_refusal(query, getattr(getattr(self, "_params", None), "database", ""), _STATE.databases)
+            if why:
+                _STATE.tried.append(why)
+                raise OutsideItsSpace(why)
+        return original(self, query, *args, **kwargs)
+
+    return sending
 
 
 def install() -> None:

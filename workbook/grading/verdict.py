@@ -79,12 +79,15 @@ def exercise_results(exercises: list[Exercise], runs: dict[str, ChapterRun]) -> 
     """The result of each exercise, from the chapter process that graded it (`runs`: exercise id -> run)."""
     cache: dict[str, ExerciseResult] = {}
 
-    def result_of(exercise: Exercise) -> ExerciseResult:
+    def result_of(exercise: Exercise) -> ExerciseResult | None:
+        """None for an exercise this run did not grade (`grade 04.3` alone grades no 04.1)."""
+        if exercise.id not in runs:
+            return None
         if exercise.id not in cache:
             cache[exercise.id] = _result(exercise, runs[exercise.id], result_of)
         return cache[exercise.id]
 
-    return [result_of(e) for e in exercises]
+    return [r for r in map(result_of, exercises) if r is not None]
 
 
 def unfinished_tests(log: Log) -> dict[str, str]:
@@ -100,7 +103,8 @@ def unfinished_exercises(run: ChapterRun) -> set[str]:
     return {e.id for e in run.chapter_exercises() if e.id in run.selected and _unfinished(e, run)}
 
 
-def _result(exercise: Exercise, run: ChapterRun, result_of: Callable[[Exercise], ExerciseResult]) -> ExerciseResult:
+def _result(exercise: Exercise, run: ChapterRun,
+            result_of: Callable[[Exercise], ExerciseResult | None]) -> ExerciseResult:
     def make(status: Status, message: str = "", environment: bool = False) -> ExerciseResult:
         return ExerciseResult(exercise, status, truncate(message, exercise), environment=environment)
 
@@ -192,7 +196,7 @@ def _checks_verdict(records: list[Record]) -> tuple[Status, str]:
 
 
 def _mutation_verdict(exercise: Exercise, records: list[Record],
-                      result_of: Callable[[Exercise], ExerciseResult]) -> tuple[Status, str]:
+                      result_of: Callable[[Exercise], ExerciseResult | None]) -> tuple[Status, str]:
     """A `test`-kind exercise: the learner's tests pass on the correct code and catch every listed bug."""
     reference = [r for r in records if r.role is Role.REFERENCE]
     tests = sorted({r.test_name: r.order for r in reference}.items(), key=lambda item: item[1])
@@ -200,11 +204,17 @@ def _mutation_verdict(exercise: Exercise, records: list[Record],
     failing = _in_written_order(r for r in reference if r.failed)
 
     for record in failing[:1]:
+        results = {other.id: result_of(other) for other in _exercises_named(exercise, record.uses)}
         blocking = [other for other in _exercises_named(exercise, record.uses)
-                    if result_of(other).status is not Status.PASSED]
+                    if results[other.id] is None or results[other.id].status is not Status.PASSED]
         if blocking:
             other = blocking[0]
             fixture = next((n for n in other.names if n), other.id)
+            if results[other.id] is None:
+                return Status.FAILED, (f"{record.test_name} fails against the correct {exercise.subject}, and it uses "
+                                       f"your `{fixture}` fixture from exercise {other.id}, which this run did not "
+                                       f"grade: grade both (`python3 -m workbook grade {other.id} {exercise.id}`) "
+                                       f"to see whether {other.id} passes first.")
             return Status.FAILED, (f"{record.test_name} uses your `{fixture}` fixture from exercise {other.id}, which "
                                    f"does not pass yet: finish {other.id} first, then grade this one again.")
     if any(r.kind is Kind.NOT_IMPLEMENTED for r in failing):

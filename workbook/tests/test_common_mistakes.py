@@ -80,6 +80,8 @@ def test_tests_that_lean_on_an_unfinished_fixture_say_which_exercise_to_finish_f
     assert graded.status("04.1") == "not_started"
     assert graded.status("04.3") == "failed", "tests were written: not 'not started'"
     assert "`shop` fixture from exercise 04.1" in graded.exercise("04.3")["message"]
+    alone = workbook_copy.grade("04.3").exercise("04.3")  # 04.1 is not graded in this run
+    assert alone["status"] == "failed" and "grade 04.1 04.3" in alone["message"], alone
 
 
 def test_messages_name_the_learners_objects_without_the_graders_module_paths(workbook_copy):

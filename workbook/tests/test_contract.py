@@ -127,3 +127,25 @@ def test_an_exercise_without_promises_is_named(tmp_path):
                               '    { id = "ints", says = "rejects anything but an int" },\n]\n', "")
     found = _tree(tmp_path, without)
     assert any("exercise 00.1: lists no [[exercise.promise]]" in p for p in found), found
+
+
+def test_no_learner_facing_text_of_any_mutant_names_the_graders_own_code():
+    """A missed bug is shown by its description alone: never its id, nor the grading module's class for it."""
+    import ast
+    import re
+
+    from workbook import ROOT
+
+    leaks = []
+    for exercise in catalog.load().exercises:
+        if exercise.kind != "test":
+            continue
+        tree = ast.parse((ROOT / "tests" / f"test_{exercise.chapter.stem}.py").read_text(encoding="utf-8"))
+        private = {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                   and n.name.startswith("_")}
+        for mutant in exercise.mutants:
+            words = [mutant.id, *private] if "_" in mutant.id else sorted(private)
+            named = [w for w in words if re.search(rf"(?<![\w.]){re.escape(w)}\b", mutant.description)]
+            if named:
+                leaks.append(f"{exercise.id} mutant {mutant.id}: its description names {named}")
+    assert not leaks, "\n".join(leaks)

@@ -186,3 +186,24 @@ def test_learner_code_cannot_reach_keys_outside_its_runs_prefix(workbook_copy, r
     finally:
         client.delete(theirs)
         client.close()
+
+
+@pytest.mark.parametrize(("change", "said"), [
+    # a fixture on the server's default database instead of the run's: other people's tables live there
+    (("connection = await asyncpg.connect(bank_database_url)",
+      "connection = await asyncpg.connect(_default_database(bank_database_url))"), "'postgres'"),
+    # a test database of the learner's own, made with CREATE DATABASE: a server-wide object
+    (("    transaction = connection.transaction()\n",
+      "    await connection.execute('CREATE DATABASE my_own_test_db')\n    transaction = connection.transaction()\n"),
+     "CREATE DATABASE"),
+])
+def test_learner_sql_outside_the_runs_database_is_refused(workbook_copy, change, said):
+    text = workbook_copy.solution_text("03_asyncpg")
+    assert change[0] in text, "the solution of 03 changed: update this test"
+    helper = ("\n\ndef _default_database(url):\n"
+              "    from urllib.parse import urlsplit\n"
+              "    return urlsplit(url)._replace(path='/postgres', query=urlsplit(url).query).geturl()\n")
+    workbook_copy.write_exercise("03_asyncpg", text.replace(change[0], change[1], 1) + helper)
+    exercise = workbook_copy.grade("03.1").exercise("03.1")
+    assert exercise["status"] == "failed", exercise
+    assert said in exercise["message"] and "workbook" in exercise["message"], exercise["message"]

@@ -47,3 +47,15 @@ def test_commands_that_reach_beyond_it_are_refused_with_what_they_tried(command,
 
 def test_before_the_run_has_a_prefix_every_key_is_outside():
     assert "SET anything" in refusal(("SET", "anything", "1"), "")
+
+
+def test_sql_on_the_runs_database_is_sent_and_elsewhere_or_server_wide_is_refused():
+    from workbook.grading.space import sql_refusal
+
+    run = {"wbrun_1764000000_42_a1b2c3"}
+    assert sql_refusal("CREATE TABLE notes (id serial)", "wbrun_1764000000_42_a1b2c3", run) == ""
+    assert sql_refusal("SELECT 1", "anything", set()) == "", "a test that was given no database is not judged by it"
+    assert "'postgres'" in sql_refusal("SELECT 1", "postgres", run)
+    for query in ("CREATE DATABASE mine", "drop role ann", "  ALTER SYSTEM SET work_mem = '1GB'",
+                  "SELECT 1;\nDROP DATABASE other"):
+        assert "whole server" in sql_refusal(query, "wbrun_1764000000_42_a1b2c3", run), query

@@ -186,6 +186,9 @@ def test_a_long_list_of_missed_bugs_is_shown_whole_and_other_long_messages_are_c
     missed = f"Your tests pass against the correct Thing, but they also pass when it has these bugs:\n{bugs}\nAdd assertions."
     assert len(missed) > report.MESSAGE_LIMIT
     assert report.truncate(missed, TEST_KIND) == missed
+    table = report.render(report.Report("exercises", [report.ExerciseResult(TEST_KIND, Status.FAILED, missed)]), CAT,
+                          plain=True, width=100)
+    assert all(f"bug number {n}:" in table for n in range(12)), "the table (and a notebook's) shows every missed bug"
     long_error = "E   " + "x" * (2 * report.MESSAGE_LIMIT)
     cut = report.truncate(long_error, IMPLEMENT)
     assert len(cut) < len(long_error) and "tests/test_00_welcome.py" in cut
