@@ -96,16 +96,24 @@ class Lease:
             ...  # use the connection
 
     On entering, check a connection out with `await pool.checkout()` and return it (that is what
-    `as connection` receives). On leaving, give it back with `await pool.checkin(connection)`,
-    exactly once, however the block ends:
-    - normally: give it back as it is;
+    `as connection` receives). If checkout() raises (PoolExhausted, when every connection is out),
+    let the error reach the caller: nothing was checked out, so nothing is given back.
+
+    On leaving, give the connection back with `await pool.checkin(connection)`, exactly once,
+    however the block ends:
+    - normally: give it back as it is (discard=False);
     - with an exception, or because the task was cancelled: give it back with `discard=True`
       (a connection that was in the middle of something may be broken), and let the exception
-      reach the caller unchanged. `__aexit__` must not swallow it: return False (or None).
+      reach the caller unchanged (the very exception the body raised, not a copy or another one).
+      `__aexit__` must not swallow it: return False (or None).
+
+    Each lease holds its own connection: two leases at once get two different connections, and
+    each gives back its own.
 
     The grading tests check that:
     - inside the block the connection is checked out, and afterwards it is back in the pool;
-    - when the body raises, the error reaches the caller and the connection is given back, discarded;
+    - when the body raises, that same error reaches the caller and the connection is given back,
+      discarded;
     - when the task is cancelled inside the block, `await task` raises CancelledError and the
       connection is given back, discarded;
     - each lease gives its connection back exactly once, and two leases at once get two different
@@ -222,11 +230,15 @@ async def read_batches(table: Table, size: int) -> AsyncIterator[list[object]]:
             async for batch in batches:
                 ...
 
-    Open one cursor with `await table.cursor()` and read with `await cursor.fetch(size)`, one
-    batch at a time, only when the consumer asks for the next batch (do not read ahead). Close
-    the cursor exactly once, however the reading ends: after the last batch; when the consumer
-    stops early and the generator is closed (`await batches.aclose()`, or leaving
-    `aclosing(...)`); when fetch() raises; when the consumer's task is cancelled.
+    A `size` below 1 raises ValueError (on the first `async for` step) before any cursor is
+    opened. Otherwise open one cursor with `await table.cursor()` and read with
+    `await cursor.fetch(size)`, one batch at a time, only when the consumer asks for the next
+    batch (do not read ahead). Stop when fetch() returns []: no empty list ever comes out.
+
+    Close the cursor exactly once, however the reading ends: after the last batch; when the
+    consumer stops early and the generator is closed (`await batches.aclose()`, or leaving
+    `aclosing(...)`); when fetch() raises (its error goes on to the consumer); when the consumer's
+    task is cancelled (the CancelledError goes on too: do not catch it).
 
     The grading tests check that:
     - read_batches is an async generator (an `async def` with `yield`);
@@ -235,7 +247,8 @@ async def read_batches(table: Table, size: int) -> AsyncIterator[list[object]]:
     - after the first batch only `size` rows have been fetched;
     - the cursor is closed, once, after the last batch; right after `aclose()`; right after
       leaving `aclosing(...)` early with `break`; when fetch() raises (the error reaches the
-      consumer); and when the consumer's task is cancelled while waiting for a batch;
+      consumer); and when the consumer's task is cancelled while waiting for a batch (the task
+      ends cancelled);
     - a size below 1 raises ValueError (on the first `async for` step) and opens no cursor.
     """
     # SOLUTION BEGIN 05.2
@@ -276,10 +289,14 @@ class Bulkhead:
     This one is finished: do not change it. Write tests for it below.
 
     - `bulkhead.active` is how many callers are inside right now.
-    - `enter()` raises BulkheadFull, without waiting, when `limit` callers are already inside.
-    - Leaving the block frees the caller's place, exactly once, however the block ends: normally,
-      when the body raises (the error reaches the caller unchanged, never swallowed), and when
-      the task is cancelled inside the block (CancelledError reaches the caller).
+    - `enter()` lets up to `limit` callers in at the same time; when `limit` callers are already
+      inside, it raises BulkheadFull, without waiting, and the caller it turns away takes no place.
+    - Leaving the block frees the caller's place, exactly once, however the block ends:
+      - after a normal exit;
+      - when the body raises, and then the error reaches the caller unchanged (the same
+        exception: never swallowed, never replaced by another one);
+      - when the task is cancelled inside the block, and then CancelledError reaches the caller
+        (never swallowed: the task ends cancelled).
     """
 
     def __init__(self, limit: int) -> None:
@@ -421,8 +438,10 @@ async def watch(feed: Feed) -> AsyncIterator[str]:
 
     This one is finished: do not change it. Write tests for it below.
 
-    - Every message is yielded, the empty message "" included; None from receive() ends it.
-    - When the feed fails, its error reaches the consumer unchanged.
+    - It listens (`feed.listen()`) before it reads: the feed is listening while messages come out.
+    - Every message is yielded, in order, the empty message "" included; None from receive() ends it.
+    - When the feed fails, its error reaches the consumer unchanged (the same exception, not
+      another one).
     - It stops listening (`feed.stop()`) however it ends: when the feed ends, when the feed fails,
       and when the consumer stops early and closes it (`aclose()`, or leaving `aclosing(...)`).
     """

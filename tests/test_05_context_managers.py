@@ -14,11 +14,11 @@ import inspect
 
 import pytest
 
-from workbook.testing import load_reference, load_target, mutation_suite, require
+from workbook.testing import learner_fixtures, load_reference, load_target, mutation_suite, require
 
 ex = load_target("05_context_managers")
 ref = load_reference("05_context_managers")
-
+globals().update(learner_fixtures(ex))
 
 
 async def _until(event: asyncio.Event, task: asyncio.Task, what: str) -> None:
@@ -34,6 +34,14 @@ async def _until(event: asyncio.Event, task: asyncio.Task, what: str) -> None:
 
 
 # --- 05.1 Lease ------------------------------------------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def _learners_pool_exhausted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The given Pool raises the learner file's PoolExhausted, so that an `except PoolExhausted:` in the
+    learner's Lease means what it says (the two files define two classes of the same name)."""
+    theirs = getattr(ex, "PoolExhausted", None)
+    if isinstance(theirs, type) and issubclass(theirs, Exception):
+        monkeypatch.setattr(ref, "PoolExhausted", theirs)
 
 class _SpyPool(ref.Pool):
     """The given Pool, recording every checkin(connection, discard) call, in order."""
@@ -51,7 +59,7 @@ _NOT_SWALLOWED = ("the error raised in the body of `async with Lease(pool)` neve
                   "__aexit__ must return False (or None); a true value swallows the exception")
 
 
-@pytest.mark.exercise("05.1")
+@pytest.mark.exercise("05.1", promise=("checkout", "normal", "once"))
 @pytest.mark.asyncio
 async def test_lease_checks_a_connection_out_and_gives_it_back():
     pool = _SpyPool(2)
@@ -70,17 +78,22 @@ async def test_lease_checks_a_connection_out_and_gives_it_back():
     ))
 
 
-@pytest.mark.exercise("05.1")
+@pytest.mark.exercise("05.1", promise=("unchanged", "discard", "once"))
 @pytest.mark.asyncio
 async def test_lease_passes_on_the_error_and_discards_the_connection():
     pool = _SpyPool(2)
     seen = []
+    raised = ValueError("an error in the body")
     try:
         async with ex.Lease(pool) as connection:
             seen.append(connection)
-            raise ValueError("an error in the body")
+            raise raised
     except ValueError as error:
-        require(str(error) == "an error in the body", "the body's error must reach the caller unchanged")
+        require(error is raised, (
+            f"the caller got a {type(error).__name__}, but not the one the body raised (a new exception that looks "
+            "the same): the body's error must reach the caller unchanged, the very same exception. Return False "
+            "from __aexit__ and Python re-raises it for you"
+        ))
     else:
         pytest.fail(_NOT_SWALLOWED, pytrace=False)
     require(pool.in_use == 0, "when the body raises, the connection must still be given back to the pool")
@@ -90,7 +103,7 @@ async def test_lease_passes_on_the_error_and_discards_the_connection():
     ))
 
 
-@pytest.mark.exercise("05.1")
+@pytest.mark.exercise("05.1", promise=("unchanged", "discard", "once"))
 @pytest.mark.asyncio
 async def test_lease_gives_the_connection_back_when_the_task_is_cancelled():
     pool = _SpyPool(2)
@@ -121,7 +134,7 @@ async def test_lease_gives_the_connection_back_when_the_task_is_cancelled():
     ))
 
 
-@pytest.mark.exercise("05.1")
+@pytest.mark.exercise("05.1", promise=("own", "once"))
 @pytest.mark.asyncio
 async def test_lease_two_leases_at_once_get_two_connections():
     pool = _SpyPool(2)
@@ -136,14 +149,15 @@ async def test_lease_two_leases_at_once_get_two_connections():
     ))
 
 
-@pytest.mark.exercise("05.1")
+@pytest.mark.exercise("05.1", promise="exhausted")
 @pytest.mark.asyncio
 async def test_lease_lets_pool_exhausted_through_and_gives_nothing_back():
     pool = _SpyPool(1)
     async with ex.Lease(pool):
         try:
             async with ex.Lease(pool):
-                pytest.fail("the pool had no free connection, yet the block ran", pytrace=False)
+                pytest.fail("the pool had no free connection, yet the body of `async with Lease(pool)` ran: let "
+                            "PoolExhausted from `await pool.checkout()` reach the caller", pytrace=False)
         except ref.PoolExhausted:
             pass
         else:
@@ -213,7 +227,7 @@ def _the_cursor(table) -> ref.Cursor:
     return table.cursors[0]
 
 
-@pytest.mark.exercise("05.2")
+@pytest.mark.exercise("05.2", promise=("generator", "batches"))
 @pytest.mark.asyncio
 async def test_read_batches_yields_the_rows_in_batches():
     table = ref.Table([1, 2, 3, 4, 5])
@@ -221,7 +235,7 @@ async def test_read_batches_yields_the_rows_in_batches():
     require(got == [[1, 2], [3, 4], [5]], f"5 rows in batches of 2 must come out as [[1, 2], [3, 4], [5]], not {got}")
 
 
-@pytest.mark.exercise("05.2")
+@pytest.mark.exercise("05.2", promise="no_empty")
 @pytest.mark.asyncio
 async def test_read_batches_never_yields_an_empty_batch():
     got = [batch async for batch in _batches(ref.Table([1, 2, 3, 4]), 2)]
@@ -231,7 +245,7 @@ async def test_read_batches_never_yields_an_empty_batch():
     require(got == [], f"an empty table must give no batches at all, not {got}")
 
 
-@pytest.mark.exercise("05.2")
+@pytest.mark.exercise("05.2", promise=("at_end", "once", "one_cursor"))
 @pytest.mark.asyncio
 async def test_read_batches_closes_the_cursor_once_after_the_last_batch():
     table = ref.Table([1, 2, 3])
@@ -242,7 +256,7 @@ async def test_read_batches_closes_the_cursor_once_after_the_last_batch():
     require(cursor.close_calls == 1, f"close the cursor exactly once; it was closed {cursor.close_calls} times")
 
 
-@pytest.mark.exercise("05.2")
+@pytest.mark.exercise("05.2", promise=("lazy", "one_cursor"))
 @pytest.mark.asyncio
 async def test_read_batches_does_not_read_ahead():
     table = ref.Table(list(range(1, 11)))
@@ -259,7 +273,7 @@ async def test_read_batches_does_not_read_ahead():
         await generator.aclose()
 
 
-@pytest.mark.exercise("05.2")
+@pytest.mark.exercise("05.2", promise=("early", "once"))
 @pytest.mark.asyncio
 async def test_read_batches_closes_the_cursor_on_aclose():
     table = ref.Table([1, 2, 3, 4, 5])
@@ -274,7 +288,7 @@ async def test_read_batches_closes_the_cursor_on_aclose():
     require(cursor.close_calls == 1, f"close the cursor exactly once; it was closed {cursor.close_calls} times")
 
 
-@pytest.mark.exercise("05.2")
+@pytest.mark.exercise("05.2", promise=("early", "once"))
 @pytest.mark.asyncio
 async def test_read_batches_closes_the_cursor_when_left_early_with_aclosing():
     table = ref.Table([1, 2, 3, 4, 5])
@@ -282,13 +296,15 @@ async def test_read_batches_closes_the_cursor_when_left_early_with_aclosing():
         async for batch in batches:
             require(not _the_cursor(table).closed, "the cursor was closed while the consumer was still reading")
             break
-    require(_the_cursor(table).closed, (
+    cursor = _the_cursor(table)
+    require(cursor.closed, (
         "after `break` and leaving `async with aclosing(read_batches(...))`, the cursor must be closed: "
         "put `await cursor.close()` in a `finally:`"
     ))
+    require(cursor.close_calls == 1, f"close the cursor exactly once; it was closed {cursor.close_calls} times")
 
 
-@pytest.mark.exercise("05.2")
+@pytest.mark.exercise("05.2", promise=("fetch_error", "once"))
 @pytest.mark.asyncio
 async def test_read_batches_closes_the_cursor_when_fetch_raises():
     table = _FailingTable([1, 2, 3, 4, 5])
@@ -302,10 +318,14 @@ async def test_read_batches_closes_the_cursor_when_fetch_raises():
         pytest.fail("fetch() raised OSError on the second batch, but the consumer never saw it: "
                     "let the error go on", pytrace=False)
     require(got == [[1, 2]], f"before the error the consumer must get the first batch [[1, 2]], not {got}")
-    require(_the_cursor(table).closed, "when fetch() raises, the cursor must still be closed (finally)")
+    cursor = _the_cursor(table)
+    require(cursor.closed, "when fetch() raises, the cursor must still be closed (finally)")
+    require(cursor.close_calls == 1, (
+        f"when fetch() raises, close the cursor exactly once; it was closed {cursor.close_calls} times"
+    ))
 
 
-@pytest.mark.exercise("05.2")
+@pytest.mark.exercise("05.2", promise=("cancelled", "once"))
 @pytest.mark.asyncio
 async def test_read_batches_closes_the_cursor_when_the_task_is_cancelled():
     table = _BlockingTable([1, 2, 3, 4, 5])
@@ -321,13 +341,17 @@ async def test_read_batches_closes_the_cursor_when_the_task_is_cancelled():
         await task
     require(task.cancelled(), "the consumer's task was cancelled while read_batches awaited fetch(), but it "
                                "did not end cancelled: do not catch CancelledError")
-    require(_the_cursor(table).closed, (
+    cursor = _the_cursor(table)
+    require(cursor.closed, (
         "when the task is cancelled while read_batches awaits fetch(), the cursor must still be closed: "
         "CancelledError is raised at that await, and a `finally:` runs for it"
     ))
+    require(cursor.close_calls == 1, (
+        f"when the task is cancelled, close the cursor exactly once; it was closed {cursor.close_calls} times"
+    ))
 
 
-@pytest.mark.exercise("05.2")
+@pytest.mark.exercise("05.2", promise="size")
 @pytest.mark.asyncio
 async def test_read_batches_rejects_a_size_below_one():
     table = ref.Table([1, 2, 3])
@@ -346,12 +370,8 @@ async def test_read_batches_rejects_a_size_below_one():
 
 # --- 05.3 tests for Bulkhead, graded by mutation -------------------------------------------------
 
-@pytest.fixture(autouse=True)
-def _learners_bulkhead_full(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The reference and the mutants raise the learner file's BulkheadFull, so `pytest.raises(BulkheadFull)`
-    in the learner's tests matches (the two files define two classes of the same name)."""
-    monkeypatch.setattr(ref, "BulkheadFull", ex.BulkheadFull)
-
+# The reference and the mutants raise the learner file's BulkheadFull (`shared=` below), so that
+# `pytest.raises(BulkheadFull)` in the learner's tests matches: the two files define two classes of that name.
 
 def _admit(bulkhead) -> None:
     if bulkhead.active >= bulkhead.limit:
@@ -404,6 +424,65 @@ class _FreesTwiceOnError(ref.Bulkhead):
             self.active -= 1
 
 
+class _KeepsPlaceOnNormalExit(ref.Bulkhead):
+    @contextlib.asynccontextmanager
+    async def enter(self):
+        _admit(self)
+        try:
+            yield
+        except BaseException:  # "clean up when something goes wrong"; a normal exit skips it
+            self.active -= 1
+            raise
+
+
+class _ReplacesError(ref.Bulkhead):
+    @contextlib.asynccontextmanager
+    async def enter(self):
+        _admit(self)
+        try:
+            yield
+        except Exception as error:
+            raise RuntimeError("the block failed") from error  # "a clearer error for the caller"
+        finally:
+            self.active -= 1
+
+
+class _SwallowsCancellation(ref.Bulkhead):
+    @contextlib.asynccontextmanager
+    async def enter(self):
+        _admit(self)
+        try:
+            yield
+        except asyncio.CancelledError:
+            pass  # "cancelled: nothing more to do here"
+        finally:
+            self.active -= 1
+
+
+class _OneTooMany(ref.Bulkhead):
+    @contextlib.asynccontextmanager
+    async def enter(self):
+        if self.active > self.limit:
+            raise ref.BulkheadFull(f"{self.active} callers are inside already (limit {self.limit})")
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+
+
+class _CountsTheRefused(ref.Bulkhead):
+    @contextlib.asynccontextmanager
+    async def enter(self):
+        self.active += 1  # counted before the check: a caller turned away keeps its place
+        if self.active > self.limit:
+            raise ref.BulkheadFull(f"{self.active - 1} callers are inside already (limit {self.limit})")
+        try:
+            yield
+        finally:
+            self.active -= 1
+
+
 globals().update(
     mutation_suite(
         ex,
@@ -414,7 +493,13 @@ globals().update(
             "swallows_error": _SwallowsError,
             "keeps_place_on_cancel": _KeepsPlaceOnCancel,
             "frees_twice_on_error": _FreesTwiceOnError,
+            "keeps_place_on_normal_exit": _KeepsPlaceOnNormalExit,
+            "replaces_error": _ReplacesError,
+            "swallows_cancellation": _SwallowsCancellation,
+            "one_too_many": _OneTooMany,
+            "counts_the_refused": _CountsTheRefused,
         },
+        shared=("BulkheadFull",),
     )
 )
 
@@ -473,6 +558,55 @@ async def _empty_message_ends_stream(feed):
         await feed.stop()
 
 
+async def _never_listens(feed):
+    try:
+        while True:
+            message = await feed.receive()
+            if message is None:
+                return
+            yield message
+    finally:
+        await feed.stop()
+
+
+async def _only_the_first(feed):
+    await feed.listen()
+    try:
+        message = await feed.receive()  # an `if` where a `while` was meant
+        if message is not None:
+            yield message
+    finally:
+        await feed.stop()
+
+
+async def _replaces_feed_error(feed):
+    await feed.listen()
+    try:
+        while True:
+            try:
+                message = await feed.receive()
+            except Exception as error:
+                raise RuntimeError("the feed failed") from error  # "a clearer error for the consumer"
+            if message is None:
+                return
+            yield message
+    finally:
+        await feed.stop()
+
+
+async def _no_stop_at_end(feed):
+    await feed.listen()
+    try:
+        while True:
+            message = await feed.receive()
+            if message is None:
+                return
+            yield message
+    except BaseException:  # "stop when something goes wrong"; the end of the feed is not an exception
+        await feed.stop()
+        raise
+
+
 globals().update(
     mutation_suite(
         ex,
@@ -483,6 +617,10 @@ globals().update(
             "no_stop_on_error": _no_stop_on_error,
             "swallows_feed_error": _swallows_feed_error,
             "empty_message_ends_stream": _empty_message_ends_stream,
+            "never_listens": _never_listens,
+            "only_the_first": _only_the_first,
+            "replaces_feed_error": _replaces_feed_error,
+            "no_stop_at_end": _no_stop_at_end,
         },
     )
 )
