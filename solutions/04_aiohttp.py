@@ -275,7 +275,7 @@ async def test_price_client_keeps_the_order_of_the_skus(aiohttp_server, client_s
 
     server = await aiohttp_server(_price_app(apple_last))
     client = PriceClient(client_session, str(server.make_url("")), limit=3)
-    async with asyncio.timeout(2):  # a client that asks one at a time would wait here forever
+    async with asyncio.timeout(0.5):  # a client that asks one at a time would wait here forever
         assert await client.prices(["apple", "pear", "plum"]) == [120, 95, 60]
     # The session is the caller's: the client used it, and must leave it open for the next request.
     assert not client_session.closed
@@ -360,7 +360,7 @@ async def test_price_client_prices_raises_a_group_and_cancels_the_others(aiohttp
     try:
         # prices() must give up on "held" as soon as "glitch" fails: a client that waits for
         # every answer before raising is still waiting when the timeout ends.
-        async with asyncio.timeout(1):
+        async with asyncio.timeout(0.5):
             with pytest.raises(ExceptionGroup) as caught:
                 await client.prices(["apple", "held", BROKEN_SKU])
     finally:

@@ -4,9 +4,11 @@
 the figures. Every figure is a whole-process wall time measured from outside, except the
 breakdowns, which come from the grader's own records.
 
-- chapter grading vs the pytest floor: ``python3 -m workbook grade NN`` against
+- chapter grading vs the pytest floor: ``python3 -m workbook grade NN --target solutions`` (the
+  chapter solved) and ``grade NN`` (its untouched stubs) against
   ``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python -m pytest -p asyncio`` running one trivial asyncio
-  test, run alternately (A B A B ...), cold processes, median of N each; the bar is a ratio <= 2;
+  test, run alternately (A S B A S B ...), cold processes, median of N each; the bar is a ratio <= 2;
+- one exercise of the slowest solved chapter, graded alone (bar <= 1.5x the floor);
 - grading every solution (bar < 30 s), and where its time goes;
 - nbval over every notebook (bar < 90 s);
 - embedded servers: first start into an empty cache folder (bar < 3 s) and reuse (bar < 0.2 s);
@@ -67,27 +69,44 @@ def _environment(**extra: str) -> dict[str, str]:
 
 
 def chapter_vs_floor(chapter_id: str, runs: int, scratch: Path) -> list[Figure]:
+    """The chapter solved (what a learner who is done waits for) and as untouched stubs, each against the floor."""
     floor_dir = scratch / "floor"
     floor_dir.mkdir(exist_ok=True)
     (floor_dir / "test_floor.py").write_text(_FLOOR_TEST, encoding="utf-8")
     floor = [sys.executable, "-m", "pytest", "-p", "asyncio", "-q", "-p", "no:cacheprovider", "test_floor.py"]
     floor_env = _environment(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
-    grade = [sys.executable, "-m", "workbook", "grade", chapter_id]
+    solved = [sys.executable, "-m", "workbook", "grade", chapter_id, "--target", "solutions"]
+    stubs = [sys.executable, "-m", "workbook", "grade", chapter_id]
     grade_env = _environment()
     # one warm-up each: the first run pays for the file system cache, not for our code
-    _wall(grade, env=grade_env)
+    _wall(solved, env=grade_env)
     _wall(floor, cwd=floor_dir, env=floor_env)
-    a, b = [], []
-    for _ in range(runs):
-        a.append(_wall(grade, env=grade_env)[0])
+    a, s, b = [], [], []
+    for _ in range(runs):  # alternated, so that a noisy moment costs each command alike
+        a.append(_wall(solved, env=grade_env)[0])
+        s.append(_wall(stubs, env=grade_env)[0])
         b.append(_wall(floor, cwd=floor_dir, env=floor_env)[0])
-    ratio = statistics.median(a) / statistics.median(b)
+    base = statistics.median(b)
+    ratio, stub_ratio = statistics.median(a) / base, statistics.median(s) / base
     pairwise = statistics.median(x / y for x, y in zip(a, b, strict=True))
     return [
-        Figure(f"grade chapter {chapter_id}", statistics.median(a), "s", detail=f"min {min(a):.3f}, max {max(a):.3f}"),
-        Figure(f"chapter {chapter_id} / pytest floor", ratio, "x", "<= 2", ratio <= 2,
-               f"floor median {statistics.median(b):.3f} s; pairwise median {pairwise:.2f}x"),
+        Figure(f"grade chapter {chapter_id} solved", statistics.median(a), "s", detail=f"min {min(a):.3f}, max {max(a):.3f}"),
+        Figure(f"chapter {chapter_id} solved / pytest floor", ratio, "x", "<= 2", ratio <= 2,
+               f"floor median {base:.3f} s; pairwise median {pairwise:.2f}x"),
+        Figure(f"chapter {chapter_id} stubs / pytest floor", stub_ratio, "x", "<= 2", stub_ratio <= 2,
+               f"stubs median {statistics.median(s):.3f} s"),
     ]
+
+
+def one_exercise(chapter_id: str, runs: int, floor: float) -> list[Figure]:
+    """Grading the last exercise of a chapter alone, solved: what a learner re-grading one exercise waits for."""
+    exercise = catalog.load().in_chapter(chapter_id)[-1]
+    command = [sys.executable, "-m", "workbook", "grade", exercise.id, "--target", "solutions"]
+    _wall(command, env=_environment())
+    walls = [_wall(command, env=_environment())[0] for _ in range(runs)]
+    ratio = statistics.median(walls) / floor
+    return [Figure(f"grade {exercise.id} alone, solved / floor", ratio, "x", "<= 1.5", ratio <= 1.5,
+                   f"median {statistics.median(walls):.3f} s; {exercise.id} of the slowest solved chapter")]
 
 
 def grade_everything(runs: int) -> list[Figure]:
@@ -200,7 +219,12 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="workbook-bench-") as scratch:
         for chapter_id in chapters:
             figures += chapter_vs_floor(chapter_id, args.runs, Path(scratch))
-            print(render(figures[-2:]).split("\n", 1)[1], flush=True)
+            print(render(figures[-3:]).split("\n", 1)[1], flush=True)
+        solved = {f.name.split()[2]: f for f in figures if f.name.endswith(" solved") and f.unit == "s"}
+        slowest = max(solved, key=lambda c: solved[c].value)
+        floor = solved[slowest].value / next(f.value for f in figures if f.name == f"chapter {slowest} solved / pytest floor")
+        print(f"slowest solved chapter: {slowest}", flush=True)
+        figures += one_exercise(slowest, args.runs, floor)
         figures += grade_everything(max(1, min(args.runs, 3)))
         if not args.skip_notebooks:
             figures += notebooks()

@@ -49,10 +49,22 @@ class RunState:
     #: nodeid -> exercise id of every collected grading test
     exercises: dict[str, str] = field(default_factory=dict)
     interruption: str = ""
+    #: (exercise, learner test) that passed against the reference; (exercise, mutant) one of them caught
+    passed_reference: set[tuple[str, str]] = field(default_factory=set)
+    caught: set[tuple[str, str]] = field(default_factory=set)
+
+    def _learn(self, record: Record) -> None:
+        """Which mutants are caught already: a failure counts once its test passed on the reference."""
+        if record.role is Role.REFERENCE and record.phase is Phase.CALL and record.outcome is Outcome.PASSED:
+            self.passed_reference.add((record.exercise, record.test_name))
+        elif (record.role is Role.MUTANT and record.failed and record.kind is not Kind.ENVIRONMENT
+              and (record.exercise, record.test_name) in self.passed_reference):
+            self.caught.add((record.exercise, record.mutant))
 
     def add(self, item: Item) -> None:
         if isinstance(item, Record):
             self.log.records.append(item)
+            self._learn(item)
         elif isinstance(item, Planned):
             self.log.planned.append(item)
         elif isinstance(item, Started):
@@ -255,6 +267,11 @@ def _deprecation(warning: warnings.WarningMessage) -> str:
 
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    variant, exercise = _variant_of(item), _exercise_of(item)
+    if variant.role is Role.MUTANT and (exercise, variant.mutant) in state(item.config).caught:
+        # One caught bug is enough: the verdict asks only whether some test that passes on the
+        # reference fails on it. `grade 04 --target solutions`: 14.4 s -> 8.5 s (2 cores, 3 runs each).
+        pytest.skip("an earlier test caught this bug already")
     return (yield from _guarded(item))
 
 
