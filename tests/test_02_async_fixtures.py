@@ -305,7 +305,12 @@ class TestMakeNote:
     @pytest.mark.asyncio
     async def test_make_note_inserts_a_row_and_returns_its_id(self, notes_table, grader_db, make_note):
         first = await make_note("first note")
-        second = await make_note("it's O'Brien's note")  # a quote in the text: a parameter ($1), not an f-string
+        try:
+            second = await make_note("it's O'Brien's note")  # a quote in the text: a parameter ($1), not an f-string
+        except asyncpg.PostgresSyntaxError as error:
+            pytest.fail(f"`await make_note(\"it's O'Brien's note\")` failed with {type(error).__name__}: {error}: "
+                        "the body must reach the database exactly as given, so pass it as a parameter "
+                        "(`VALUES ($1)`, body), not inside the SQL text", pytrace=False)
         require(isinstance(first, int) and isinstance(second, int), (
             f"`await make_note(body)` must return the new row's id (an int), not {first!r}"
         ))

@@ -9,6 +9,7 @@ for a learner's test of a `test`-kind exercise.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -91,7 +92,10 @@ def _workbook_run_prefix(request: pytest.FixtureRequest, workbook_redis_url: str
 @pytest.fixture
 def workbook_redis_prefix(_workbook_run_prefix: str, request: pytest.FixtureRequest) -> str:
     """A key prefix of this test's own, e.g. 'wb:1764...:7f3a2c:t9:'; every key under it is deleted after the run."""
-    return f"{_workbook_run_prefix}{request.node.name[:40]}:{os.urandom(3).hex()}:"
+    # Only characters that mean nothing in a KEYS/SCAN pattern: a test named `test_x[ann-True]` must
+    # still find its keys with `keys(workbook_redis_prefix + "*")` ([...] is a character class there).
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name[:40])
+    return f"{_workbook_run_prefix}{name}:{os.urandom(3).hex()}:"
 
 
 @pytest_asyncio.fixture

@@ -59,3 +59,14 @@ def test_sql_on_the_runs_database_is_sent_and_elsewhere_or_server_wide_is_refuse
     for query in ("CREATE DATABASE mine", "drop role ann", "  ALTER SYSTEM SET work_mem = '1GB'",
                   "SELECT 1;\nDROP DATABASE other"):
         assert "whole server" in sql_refusal(query, "wbrun_1764000000_42_a1b2c3", run), query
+
+
+def test_a_tests_prefix_is_a_literal_pattern_whatever_the_test_is_called():
+    import types
+
+    from workbook.grading.fixtures import workbook_redis_prefix
+
+    build = getattr(workbook_redis_prefix, "__wrapped__", workbook_redis_prefix)
+    request = types.SimpleNamespace(node=types.SimpleNamespace(name="test_session_store_keys[ann-True]*?"))
+    prefix = build(RUN, request)
+    assert prefix.startswith(RUN) and not any(c in prefix for c in "[]*?\\\\"), prefix
