@@ -285,3 +285,26 @@ def plain_names(message: str) -> str:
         message += (f"\nThat is a coroutine object: `{coroutine.group(1)}(...)` was called without `await`, "
                     "so it never ran. Put `await` in front of the call.")
     return message
+
+
+def warned(message: Warning | str, category: type[Warning], filename: str, lineno: int, learner_folder: Path,
+           root: Path) -> tuple[int, str] | None:
+    """What a warning raised while a check ran says about the learner's code: (rank, words), or None.
+
+    Rank 0, a coroutine called without `await` (the cause of what follows); rank 1, a deprecated
+    call (the grading tests and solutions run warning-free under `-W error`, so it is the learner's).
+    """
+    path = Path(filename).resolve()
+    where = (f" ({path.relative_to(root.resolve()).as_posix()}, line {lineno})"
+             if path.is_relative_to(learner_folder.resolve()) else "")
+    found = re.match(r"coroutine '([\w.<>]+)' was never awaited", str(message))
+    if found and issubclass(category, RuntimeWarning):
+        name = found.group(1)
+        if name.rsplit(".", 1)[-1].startswith("_"):  # a grader's private helper: never named to a learner
+            return 0, f"A coroutine was called without `await`{where}, so it never ran: put `await` in front of the call."
+        return 0, (f"`{name}(...)` was called without `await`{where}, so it never ran (and whatever came after it "
+                   "saw no result): put `await` in front of the call.")
+    if issubclass(category, DeprecationWarning):
+        return 1, (f"Your code calls a deprecated API{where}: {' '.join(str(message).split())} "
+                   "Use the current call it names (the docstrings and notebooks use it).")
+    return None

@@ -17,7 +17,6 @@ import functools
 import gc
 import os
 import random
-import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -235,34 +234,13 @@ def _guarded(item: pytest.Item) -> Iterator[None]:
         try:
             return (yield)
         finally:
-            noted = [w for w in caught if issubclass(w.category, DeprecationWarning) or _unawaited(w)]
-            item.stash[_NOTED] = [_unawaited(w) or _deprecation(w) for w in sorted(noted, key=lambda w: not _unawaited(w))]
+            folder = ROOT / current_target()
+            said = {id(w): diagnose.warned(w.message, w.category, w.filename, w.lineno, folder, ROOT) for w in caught}
+            item.stash[_NOTED] = [words for _, words in sorted(r for r in said.values() if r is not None)]
             item.stash[_OUTSIDE] = space.outside()
             for w in caught:
-                if w not in noted:  # everything else goes on to pytest's own recording
+                if said[id(w)] is None:  # everything else goes on to pytest's own recording
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
-
-
-def _unawaited(warning: warnings.WarningMessage) -> str:
-    found = re.match(r"coroutine '([\w.<>]+)' was never awaited", str(warning.message))
-    if not found or not issubclass(warning.category, RuntimeWarning):
-        return ""
-    name = found.group(1)
-    where = _in_learner_file(warning)
-    return (f"`{name}(...)` was called without `await`{where}, so it never ran (and whatever came after it saw no "
-            "result): put `await` in front of the call.") if not name.rsplit(".", 1)[-1].startswith("_") else (
-            f"A coroutine was called without `await`{where}, so it never ran: put `await` in front of the call.")
-
-
-def _in_learner_file(warning: warnings.WarningMessage) -> str:
-    folder = (ROOT / current_target()).resolve()
-    path = Path(warning.filename).resolve()
-    return f" ({path.relative_to(ROOT).as_posix()}, line {warning.lineno})" if path.is_relative_to(folder) else ""
-
-
-def _deprecation(warning: warnings.WarningMessage) -> str:
-    return (f"Your code calls a deprecated API{_in_learner_file(warning)}: {' '.join(str(warning.message).split())} "
-            "Use the current call it names (the docstrings and notebooks use it).")
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
