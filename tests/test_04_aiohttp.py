@@ -388,16 +388,21 @@ async def test_fetch_all_gives_the_error_for_a_server_that_cannot_be_reached(gra
     require(results[1] == {"item": 7}, f"the other URL must still give its JSON body, not {_shown(results[1])}")
 
 
+def _require_timed_out_beside(results: list[Any], other: object, what: str) -> None:
+    """The first URL timed out (`what` says why it must) and the second still gave `other`."""
+    require(isinstance(results[0], TimeoutError), f"{what}, not {_shown(results[0])}")
+    require(results[1] == other, f"the other URL must still give its JSON body, not {_shown(results[1])}")
+
+
 @pytest.mark.exercise("04.2", promise=("timeout", "returned", "others"))
 @pytest.mark.asyncio
 async def test_fetch_all_gives_a_timeout_error_for_a_server_that_never_answers(grader_api):
     results = await _fetch_all([grader_api.url("/never"), grader_api.url("/items/3")], limit=2, timeout=0.2, stuck=(
         "fetch_all(..., timeout=0.2) had not returned after 3 s, with one URL whose server never answers: create "
         "the session with timeout=aiohttp.ClientTimeout(total=timeout), so that such a request gives up"))
-    require(isinstance(results[0], TimeoutError),
-             f"a request that takes longer than `timeout` seconds must give a TimeoutError in its place "
-             f"(create the session with timeout=aiohttp.ClientTimeout(total=timeout)), not {_shown(results[0])}")
-    require(results[1] == {"item": 3}, f"the other URL must still give its JSON body, not {_shown(results[1])}")
+    _require_timed_out_beside(results, {"item": 3}, "a request that takes longer than `timeout` seconds must give a "
+                              "TimeoutError in its place (create the session with "
+                              "timeout=aiohttp.ClientTimeout(total=timeout))")
 
 
 @pytest.mark.exercise("04.2", promise=("timeout", "returned", "others"))
@@ -407,10 +412,8 @@ async def test_fetch_all_gives_a_timeout_error_for_a_body_that_never_ends(grader
         "fetch_all(..., timeout=0.3) had not returned after 3 s, with one URL whose server sends its body a byte "
         "every 0.05 s and never finishes it: the timeout is for the whole request, body included "
         "(aiohttp.ClientTimeout(total=timeout); sock_read only bounds the pause between two bytes)"))
-    require(isinstance(results[0], TimeoutError),
-             f"a request whose body takes longer than `timeout` seconds must give a TimeoutError in its place, "
-             f"not {_shown(results[0])}")
-    require(results[1] == {"item": 4}, f"the other URL must still give its JSON body, not {_shown(results[1])}")
+    _require_timed_out_beside(results, {"item": 4}, "a request whose body takes longer than `timeout` seconds must "
+                              "give a TimeoutError in its place")
 
 
 @pytest.mark.exercise("04.2", promise="turn")

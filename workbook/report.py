@@ -41,6 +41,8 @@ class ExerciseResult:
     message: str = ""
     #: True when the cause is the environment (a server down), not the learner's code.
     environment: bool = False
+    #: True when the message is a list to show whole (the bugs a learner's tests missed), never cut.
+    whole: bool = False
 
     @property
     def points(self) -> int:
@@ -98,17 +100,8 @@ def truncate(message: str, exercise: Exercise | None = None) -> str:
     message = message.strip()
     if len(message) <= MESSAGE_LIMIT:
         return message
-    if _is_bug_list(message):
-        return message  # a test-kind exercise's surviving bugs are the learner's to-do list: all of them
     test_file = f"tests/test_{exercise.chapter.stem}.py" if exercise else "tests/"
     return message[:MESSAGE_LIMIT].rstrip() + _TRUNCATED.format(test_file=test_file, id=exercise.id if exercise else "ID")
-
-
-def _is_bug_list(message: str) -> bool:
-    """A message of short lines, most of them "  - ..." bullets (the bugs a learner's tests missed)."""
-    lines = message.splitlines()
-    bullets = [line for line in lines if line.startswith("  - ")]
-    return len(bullets) >= 2 and all(len(line) <= 300 for line in lines) and len(lines) - len(bullets) <= 3
 
 
 _SYMBOL = {
@@ -211,7 +204,8 @@ def render(report: Report, catalog: Catalog, *, plain: bool = False, width: int 
             result.exercise.kind,
             status if plain else f"[{_STYLE[result.status]}]{status}[/]",
             f"{result.points}/{result.exercise.points}",
-            "" if result.status in (Status.PASSED, Status.NOT_STARTED) else _first_lines(result.message, 12),
+            "" if result.status in (Status.PASSED, Status.NOT_STARTED)
+            else result.message if result.whole else _first_lines(result.message, 12),
             style=None,
         )
     console.print(table, markup=not plain, highlight=False)
@@ -230,8 +224,6 @@ def render(report: Report, catalog: Catalog, *, plain: bool = False, width: int 
 
 def _first_lines(text: str, count: int) -> str:
     """At most `count` lines: the first ones and the last one, which often says what to do."""
-    if _is_bug_list(text):
-        return text.strip()  # every bug the learner's tests missed, each on its line: the whole to-do list
     lines = text.strip().splitlines()
     if len(lines) <= count:
         return "\n".join(lines)

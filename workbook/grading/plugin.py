@@ -306,7 +306,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         outcome, kind, message = Outcome.FAILED, Kind.ASSERTION, noted[0]
     outside = item.stash.get(_OUTSIDE, [])
     if outside and variant.role is not Role.MUTANT:
-        # refused, whatever the learner's code then did with the error (a mutant's own keys are under the prefix)
+        # refused, whatever the learner's code then did with the error (a run against a mutant keeps
+        # its own outcome, as the branch above: what a test says of a broken copy is never shown)
         outcome, kind, message = Outcome.FAILED, Kind.ASSERTION, outside[0]
     item.stash[_NOTED] = item.stash[_OUTSIDE] = []
     run.add(Record(exercise=exercise, nodeid=item.nodeid, phase=phase, outcome=outcome, kind=kind, message=message,

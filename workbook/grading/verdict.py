@@ -103,9 +103,15 @@ def unfinished_exercises(run: ChapterRun) -> set[str]:
     return {e.id for e in run.chapter_exercises() if e.id in run.selected and _unfinished(e, run)}
 
 
+class MissedBugs(str):
+    """A test-kind exercise's message that lists the bugs its tests missed: shown whole."""
+
+
 def _result(exercise: Exercise, run: ChapterRun,
             result_of: Callable[[Exercise], ExerciseResult | None]) -> ExerciseResult:
     def make(status: Status, message: str = "", environment: bool = False) -> ExerciseResult:
+        if isinstance(message, MissedBugs):  # the learner's to-do list: every line of it, never cut
+            return ExerciseResult(exercise, status, str(message), whole=True)
         return ExerciseResult(exercise, status, truncate(message, exercise), environment=environment)
 
     if run.environment:
@@ -248,7 +254,7 @@ def _mutation_verdict(exercise: Exercise, records: list[Record],
         bullets = "\n".join(f"  - {s}" for s in survivors)
         message = (f"Your tests pass against the correct {exercise.subject}, but they also pass when it has these bugs:\n"
                    f"{bullets}\nAdd assertions that would notice them.")
-        return Status.FAILED, message + (f"\n{skip_note}" if skip_note else "")
+        return Status.FAILED, MissedBugs(message + (f"\n{skip_note}" if skip_note else ""))
     return Status.PASSED, ""
 
 

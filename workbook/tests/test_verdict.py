@@ -182,13 +182,18 @@ def test_mutant_runs_never_count_as_failures_of_the_exercise(returncode):
 def test_a_long_list_of_missed_bugs_is_shown_whole_and_other_long_messages_are_cut():
     from workbook import report
 
-    bugs = "\n".join(f"  - bug number {n}: it gets one thing wrong in a way a careful test would notice" for n in range(12))
-    missed = f"Your tests pass against the correct Thing, but they also pass when it has these bugs:\n{bugs}\nAdd assertions."
-    assert len(missed) > report.MESSAGE_LIMIT
-    assert report.truncate(missed, TEST_KIND) == missed
-    table = report.render(report.Report("exercises", [report.ExerciseResult(TEST_KIND, Status.FAILED, missed)]), CAT,
-                          plain=True, width=100)
-    assert all(f"bug number {n}:" in table for n in range(12)), "the table (and a notebook's) shows every missed bug"
+    many = CAT.exercise("04.3")  # the test-kind exercise with the most mutants
+    records = _phases("04.3", "test_price_client_x", role=Role.REFERENCE)
+    for mutant in many.mutants:  # the learner's one test passes on every broken copy: it catches nothing
+        records += _phases("04.3", "test_price_client_x", role=Role.MUTANT, mutant=mutant.id)
+    planned = [Planned(r.exercise, r.nodeid, r.role) for r in records if r.phase is Phase.SETUP]
+    run = ChapterRun(chapter=many.chapter, log=Log(records=records, planned=planned, end=End(0)), returncode=0,
+                     selected=("04.3",))
+    result = exercise_results([many], {"04.3": run})[0]
+    assert result.status is Status.FAILED and len(result.message) > report.MESSAGE_LIMIT
+    assert all(m.description in result.message for m in many.mutants), "the JSON report names every missed bug"
+    table = report.render(report.Report("exercises", [result]), CAT, plain=True, width=100)
+    assert table.count(" - ") == len(many.mutants), "the table (and a notebook's) shows every missed bug"
     long_error = "E   " + "x" * (2 * report.MESSAGE_LIMIT)
     cut = report.truncate(long_error, IMPLEMENT)
     assert len(cut) < len(long_error) and "tests/test_00_welcome.py" in cut
