@@ -151,15 +151,18 @@ globals().update(
 class _Operation:
     """An operation factory for call_with_deadline that records what happened to it.
 
-    `answer`: what the operation returns (None: it never answers); `error`: what it raises.
+    `answer`: what the operation returns (None: it never answers); `error`: what it raises;
+    `own_deadline`: seconds after which a deadline of its own gives up on a call that never answers.
     """
 
-    def __init__(self, answer: Any = None, error: BaseException | None = None) -> None:
-        self.answer, self.error = answer, error
+    def __init__(self, answer: Any = None, error: BaseException | None = None,
+                 own_deadline: float | None = None) -> None:
+        self.answer, self.error, self.own_deadline = answer, error, own_deadline
         self.made: list[Any] = []  # coroutines created by calling the factory
         self.started = asyncio.Event()
         self.cleaned_up = False
         self.cancelled = False
+        self.raised: Exception | None = None  # what the operation itself raised
 
     def __call__(self) -> Awaitable[Any]:
         coroutine = self._run()
@@ -174,9 +177,15 @@ class _Operation:
                 raise self.error
             if self.answer is not None:
                 return self.answer
+            if self.own_deadline is not None:
+                async with asyncio.timeout(self.own_deadline):  # a real TimeoutError, not ours to rename
+                    await asyncio.Event().wait()
             await asyncio.Event().wait()  # never answers
         except asyncio.CancelledError:
             self.cancelled = True
+            raise
+        except Exception as error:
+            self.raised = error
             raise
         finally:
             self.cleaned_up = True
@@ -262,41 +271,57 @@ async def test_call_with_deadline_cancels_the_operation_before_raising():
                  "cancelled, and its `finally:` blocks run, before (asyncio.timeout does both)")
 
 
-async def _passed_on(problem: Exception, renamed: str) -> None:
-    """call_with_deadline (deadline 1 s) with an operation that raises `problem` at once: the caller must get it as it is.
+async def _passed_on(kind: type[Exception], renamed: str, **behaviour: Any) -> None:
+    """call_with_deadline (deadline 1 s) with an operation that raises a `kind` error long before that deadline:
+    the caller must get that very error.
 
-    `renamed`: the failure message when it became a ServiceTimeout ({error} is that ServiceTimeout).
+    `renamed`: the failure message when it became a ServiceTimeout ({error} is that ServiceTimeout);
+    `behaviour`: how the operation fails (see _Operation).
     """
-    kind = type(problem).__name__
-    async with _operation(error=problem) as operation:
+    name = kind.__name__
+    async with _operation(**behaviour) as operation:
         try:
             await _call("stock", operation, 1)
         except ex.ServiceTimeout as error:
             pytest.fail(renamed.format(error=repr(error)), pytrace=False)
-        except type(problem) as error:
-            require(error is problem, f"the operation's {kind} must reach the caller as it is, not a new one")
+        except kind as error:
+            require(error is operation.raised, f"the operation's {name} must reach the caller as it is, not a new one")
         else:
-            pytest.fail(f"the operation raised {kind}, but call_with_deadline returned normally: let it through",
+            pytest.fail(f"the operation raised {name}, but call_with_deadline returned normally: let it through",
                         pytrace=False)
 
 
 @pytest.mark.exercise("06.2", promise="others")
 @pytest.mark.asyncio
 async def test_call_with_deadline_passes_other_errors_on_unchanged():
-    await _passed_on(ValueError("unknown sku 'Z-9'"),
+    await _passed_on(ValueError,
                      "a ValueError raised by the operation was turned into ServiceTimeout: only a timeout is a "
-                     "ServiceTimeout; catch TimeoutError alone")
+                     "ServiceTimeout; catch TimeoutError alone", error=ValueError("unknown sku 'Z-9'"))
+
+
+#: the failure message when the operation's own TimeoutError became a ServiceTimeout
+_OWN_TIMEOUT_RENAMED = (
+    "the operation raised a TimeoutError of its own, and call_with_deadline turned it into {error}: your "
+    "deadline of 1 s had not expired, so this is not your ServiceTimeout. A plain `except TimeoutError` (and "
+    "asyncio.wait_for) cannot tell the two apart: keep the timeout object (`async with asyncio.timeout(seconds) "
+    "as deadline:`) and raise ServiceTimeout only when `deadline.expired()`; otherwise re-raise"
+)
 
 
 @pytest.mark.exercise("06.2", promise="own_timeout")
 @pytest.mark.asyncio
 async def test_call_with_deadline_passes_the_operations_own_timeout_on_unchanged():
-    # The operation gives up by itself (a deadline of its own) long before call_with_deadline's 1 s.
-    await _passed_on(TimeoutError("the warehouse did not answer within 0.005 s"),
-                     "the operation raised a TimeoutError of its own, and call_with_deadline turned it into {error}: "
-                     "your deadline of 1 s had not expired, so this is not your ServiceTimeout (asyncio.wait_for "
-                     "cannot tell the two apart). Keep the timeout object (`async with asyncio.timeout(seconds) as "
-                     "deadline:`) and raise ServiceTimeout only when `deadline.expired()`; otherwise re-raise")
+    # The operation gives up by itself long before call_with_deadline's 1 s, and says so.
+    await _passed_on(TimeoutError, _OWN_TIMEOUT_RENAMED,
+                     error=TimeoutError("the warehouse did not answer within 0.005 s"))
+
+
+@pytest.mark.exercise("06.2", promise="own_timeout")
+@pytest.mark.asyncio
+async def test_call_with_deadline_passes_on_a_timeout_from_a_deadline_inside_the_operation():
+    # A real inner asyncio.timeout(0.005): its TimeoutError is caused by a CancelledError, just like the
+    # one of call_with_deadline's own deadline would be, so only `expired()` tells them apart.
+    await _passed_on(TimeoutError, _OWN_TIMEOUT_RENAMED, own_deadline=0.005)
 
 
 async def _cancel_the_caller(operation: _Operation) -> asyncio.Task[Any]:
