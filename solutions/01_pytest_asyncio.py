@@ -146,6 +146,10 @@ async def worker():
       calls `queue.task_done()`, so that `await queue.join()` returns once every job is done;
     - after the module (at teardown), the task has been cancelled AND awaited: it is finished
       before the loop goes away, and no CancelledError escapes the teardown.
+
+    Awaiting the task you cancelled raises its CancelledError: that one you asked for, so stop it.
+    Only when your own task is being cancelled too (`asyncio.current_task().cancelling()` is not 0)
+    does a CancelledError belong to you: re-raise it then (the notebook, "Tasks a test forgets").
     """
     # SOLUTION BEGIN 01.2
     queue: asyncio.Queue[str] = asyncio.Queue()
