@@ -12,9 +12,6 @@ in learner code is recorded as what stopped the session.
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import gc
 import os
 import random
 import sys
@@ -27,10 +24,10 @@ from typing import IO, Any
 import pytest
 
 from workbook import ROOT, catalog
-from workbook.grading import diagnose, handoff, space
+from workbook.grading import diagnose, frames, handoff, order, space
 from workbook.grading.records import End, Item, Kind, Log, Outcome, Phase, Planned, Record, Role, Started, to_line
 from workbook.grading.verdict import ChapterRun, exercise_results, summary_lines
-from workbook.testing import TARGETS, TargetImportError, Variant, current_target, kept_streams, mutation_setup_of
+from workbook.testing import TARGETS, TargetImportError, current_target, kept_streams, mutation_setup_of
 
 _ORDER = pytest.StashKey[int]()
 
@@ -51,9 +48,19 @@ class RunState:
     #: (exercise, learner test) that passed against the reference; (exercise, mutant) one of them caught
     passed_reference: set[tuple[str, str]] = field(default_factory=set)
     caught: set[tuple[str, str]] = field(default_factory=set)
+    #: exercises one of whose tests failed against the reference (their mutants need not run)
+    failed_reference: set[str] = field(default_factory=set)
+    #: (exercise, learner test) -> seconds it took against the reference, every phase
+    reference_cost: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def _learn(self, record: Record) -> None:
-        """Which mutants are caught already: a failure counts once its test passed on the reference."""
+        """Which mutants are caught already (a failure counts once its test passed on the reference), what each
+        test costs, and which exercises failed against the reference: what the order of `order.run_all` needs."""
+        if record.role is Role.REFERENCE:
+            key = (record.exercise, record.test_name)
+            self.reference_cost[key] = self.reference_cost.get(key, 0.0) + record.duration
+            if record.failed:
+                self.failed_reference.add(record.exercise)
         if record.role is Role.REFERENCE and record.phase is Phase.CALL and record.outcome is Outcome.PASSED:
             self.passed_reference.add((record.exercise, record.test_name))
         elif (record.role is Role.MUTANT and record.failed and record.kind is not Kind.ENVIRONMENT
@@ -89,7 +96,7 @@ class RunState:
                 else f"raised `{type(error).__name__}`")
         test = self.current.split("::")[-1].split("[")[0]
         during = f" in {test}" if test else " while the tests were collected"
-        self.interruption = (f"your code {what}{_where(excinfo)}{during}: that stops pytest itself, not just one "
+        self.interruption = (f"your code {what}{frames.where(excinfo)}{during}: that stops pytest itself, not just one "
                              "test. Let the test fail instead (`assert`, `pytest.fail()`, or an ordinary exception).")
 
 
@@ -186,7 +193,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     seed = config.getoption("--workbook-random-order", None)
     if seed is not None:
         random.Random(seed).shuffle(items)
-    items.sort(key=lambda item: item.get_closest_marker("workbook_summary") is not None)
+    order.planned(items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    if (session.testsfailed and not session.config.option.continue_on_collection_errors) or \
+            session.config.option.collectonly:
+        return None  # pytest's own loop says what it says then
+    run = state(session.config)
+
+    def cost(item: pytest.Item) -> float:
+        return run.reference_cost.get((_exercise_of(item) or "", item.nodeid.split("::")[-1].split("[")[0]), 0.0)
+
+    order.run_all(session, cost)
+    return True
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -246,10 +267,14 @@ def _guarded(item: pytest.Item) -> Iterator[None]:
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     variant, exercise = _variant_of(item), _exercise_of(item)
-    if variant.role is Role.MUTANT and (exercise, variant.mutant) in state(item.config).caught:
+    if variant.role is Role.MUTANT:
         # One caught bug is enough: the verdict asks only whether some test that passes on the
         # reference fails on it. `grade 04 --target solutions`: 14.4 s -> 8.5 s (2 cores, 3 runs each).
-        pytest.skip("an earlier test caught this bug already")
+        run = state(item.config)
+        if (exercise, variant.mutant) in run.caught:
+            pytest.skip("an earlier test caught this bug already")
+        if exercise in run.failed_reference:  # the verdict is that failure (see workbook.grading.order)
+            pytest.skip("a test of this exercise fails against the correct code")
     return (yield from _guarded(item))
 
 
@@ -364,10 +389,7 @@ def _promise_of(item: pytest.Item) -> str:
     return promise.says if promise else ""
 
 
-def _variant_of(item: pytest.Item) -> Variant:
-    callspec = getattr(item, "callspec", None)
-    value = callspec.params.get("workbook_variant") if callspec else None
-    return value if isinstance(value, Variant) else Variant()
+_variant_of = order.variant_of
 
 
 def _chapter_of(item: pytest.Item) -> catalog.Chapter | None:
@@ -377,9 +399,9 @@ def _chapter_of(item: pytest.Item) -> catalog.Chapter | None:
 def _explain(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], run: RunState) -> tuple[Kind, str]:
     chapter = _chapter_of(item)
     declared = chapter.services if chapter else ()
-    where = _where(excinfo)
+    where = frames.where(excinfo)
     if "Timeout (>" in excinfo.exconly() and not where:
-        where = _where_tasks_wait()
+        where = frames.where_tasks_wait()
     failure = diagnose.Failure(
         error=excinfo.value, text=excinfo.exconly(), where=where, test=item.name.split("[")[0],
         learner_file=f"{current_target()}/{chapter.stem if chapter else item.path.stem}.py",
@@ -403,54 +425,6 @@ def _servers_for(declared: tuple[str, ...], excinfo: pytest.ExceptionInfo[BaseEx
     if not declared or not diagnose.may_be_server_trouble(excinfo.value):
         return {}, set()
     return run.servers.in_use(declared), run.servers.down(declared)
-
-
-def _learner_frames(excinfo: pytest.ExceptionInfo[BaseException]) -> list[tuple[str, int, str]]:
-    """(path relative to the repository, line, function) of each traceback frame in the learner's
-    folder, outermost first. Walks the raw traceback: pytest's `excinfo.traceback` builds an entry
-    object per frame, about 70 ms for a deep asyncio failure."""
-    folder = str((ROOT / current_target()).resolve()) + os.sep
-    found = []
-    tb = excinfo.tb
-    while tb is not None:
-        filename = _real(tb.tb_frame.f_code.co_filename)
-        if filename.startswith(folder):
-            found.append((Path(filename).relative_to(ROOT).as_posix(), tb.tb_lineno, tb.tb_frame.f_code.co_name))
-        tb = tb.tb_next
-    return found
-
-
-def _where(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
-    """' (exercises/02_x.py, line 12)': the deepest traceback line in the learner's file, if any."""
-    frames = _learner_frames(excinfo)
-    return f" ({frames[-1][0]}, line {frames[-1][1]})" if frames else ""
-
-
-@functools.lru_cache(maxsize=512)
-def _real(filename: str) -> str:
-    """The real path of a code file (cached: a traceback of a failing asyncio test has dozens of frames)."""
-    return os.path.realpath(filename)
-
-
-def _where_tasks_wait() -> str:
-    """Where a hung async test is stuck: the learner's line that a still-pending task awaits.
-
-    The timeout interrupts the event loop's selector, so the traceback does not show the
-    learner's await; the suspended tasks do (their loop is torn down only after this report).
-    """
-    folder = (ROOT / current_target()).resolve()
-    for task in (o for o in gc.get_objects() if isinstance(o, asyncio.Task) and not o.done()):
-        found = ""
-        awaited: Any = task.get_coro()
-        while awaited is not None:  # down the chain of awaits; keep the deepest learner frame
-            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
-            if frame is not None and Path(frame.f_code.co_filename).resolve().is_relative_to(folder):
-                path = Path(frame.f_code.co_filename).resolve()
-                found = f" ({path.relative_to(ROOT).as_posix()}, line {frame.f_lineno})"
-            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
-        if found:
-            return found
-    return ""
 
 
 def _learner_fixtures_of_other_exercises(item: pytest.Item, exercise_id: str) -> tuple[str, ...]:
@@ -482,10 +456,10 @@ def _still_a_stub(function: Any) -> bool:
 def _teardown_owner(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], exercise_id: str) -> str:
     """The other exercise whose learner fixture raised in this teardown (a wider-scoped fixture ends here)."""
     chapter = _chapter_of(item)
-    frames = _learner_frames(excinfo)
-    if chapter is None or not frames:
+    found = frames.learner_frames(excinfo)
+    if chapter is None or not found:
         return ""
-    function = frames[-1][2]
+    function = found[-1][2]
     return next((other.id for other in catalog.load().in_chapter(chapter.id)
                  if other.id != exercise_id and other.kind == "fixture" and function in other.names), "")
 

@@ -18,6 +18,10 @@ FORBIDDEN = {
                                   "workbook.services", "workbook.testing", "workbook.cli"},
     "workbook.grading.verdict": {"workbook.grading.plugin", "workbook.grading.runner", "workbook.grading.handoff",
                                  "workbook.services", "workbook.testing", "workbook.cli"},
+    "workbook.grading.order": {"workbook.grading.plugin", "workbook.grading.runner", "workbook.grading.verdict",
+                               "workbook.services", "workbook.cli"},
+    "workbook.grading.frames": {"workbook.grading.plugin", "workbook.grading.runner", "workbook.grading.verdict",
+                                "workbook.services", "workbook.cli"},
     "workbook.testing": {"workbook.grading.plugin", "workbook.grading.fixtures", "workbook.grading.runner",
                          "workbook.pytest_plugin", "workbook.cli"},
 }
