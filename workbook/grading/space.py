@@ -20,6 +20,7 @@ grader's own connections (run databases, tables of its checks) are not looked at
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 import sys
 from pathlib import Path
@@ -196,13 +197,29 @@ def install_postgres(learner_folder: Path) -> None:
 
 
 def _looked_at(original: Any) -> Any:
-    @functools.wraps(original)
-    def sending(self: Any, query: str = "", *args: Any, **kwargs: Any) -> Any:
+    """`original` (an asyncpg.Connection method) refusing the learner's SQL outside the run's database.
+
+    A coroutine method stays a coroutine function: `create_autospec(asyncpg.Connection)` (chapter 07)
+    must still see `fetch` as async and make it an AsyncMock, in grading as everywhere else.
+    """
+    def refuse(self: Any, query: str) -> None:
         if _learner_called(_STATE.learner_folder):
             why = sql_refusal(query, getattr(getattr(self, "_params", None), "database", ""), _STATE.databases)
             if why:
                 _STATE.tried.append(why)
                 raise OutsideItsSpace(why)
+
+    if inspect.iscoroutinefunction(original):
+        @functools.wraps(original)
+        async def awaited(self: Any, query: str = "", *args: Any, **kwargs: Any) -> Any:
+            refuse(self, query)
+            return await original(self, query, *args, **kwargs)
+
+        return awaited
+
+    @functools.wraps(original)
+    def sending(self: Any, query: str = "", *args: Any, **kwargs: Any) -> Any:
+        refuse(self, query)
         return original(self, query, *args, **kwargs)
 
     return sending

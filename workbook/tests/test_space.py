@@ -70,3 +70,22 @@ def test_a_tests_prefix_is_a_literal_pattern_whatever_the_test_is_called():
     request = types.SimpleNamespace(node=types.SimpleNamespace(name="test_session_store_keys[ann-True]*?"))
     prefix = build(RUN, request)
     assert prefix.startswith(RUN) and not any(c in prefix for c in "[]*?\\\\"), prefix
+
+
+def test_the_sql_guard_keeps_asyncpgs_coroutine_methods_coroutine_functions(tmp_path):
+    # Chapter 07 mocks a connection with create_autospec(asyncpg.Connection): under the guard its
+    # fetch must still be an AsyncMock (an awaitable mock), as it is in a notebook.
+    import inspect
+    from unittest.mock import AsyncMock, create_autospec
+
+    import asyncpg
+    from asyncpg.connection import Connection
+
+    from workbook.grading import space
+
+    space.install_postgres(tmp_path)
+    assert getattr(Connection.fetch, "__wrapped__", None) is not None, "the guard is in place"
+    for name in ("execute", "fetch", "fetchrow", "fetchval"):
+        assert inspect.iscoroutinefunction(getattr(Connection, name)), name
+    assert not inspect.iscoroutinefunction(Connection.cursor), "cursor() is a plain method, and stays one"
+    assert isinstance(create_autospec(asyncpg.Connection, instance=True).fetch, AsyncMock)
