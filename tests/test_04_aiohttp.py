@@ -232,8 +232,8 @@ async def grader_api() -> AsyncIterator[Api]:
         return response
 
     async def paced(request: web.Request) -> web.Response:
-        # The one place where time must pass: a request that takes 0.4 s, well within a 1 s timeout.
-        await asyncio.sleep(0.4)
+        # The one place where time must pass: a request that takes _PACE s, well within _PACED_TIMEOUT.
+        await asyncio.sleep(_PACE)
         return web.json_response({"item": int(request.match_info["n"])})
 
     @web.middleware
@@ -416,15 +416,23 @@ async def test_fetch_all_gives_a_timeout_error_for_a_body_that_never_ends(grader
                               "give a TimeoutError in its place")
 
 
+#: seconds a /paced/ URL takes to answer, and the timeout it is fetched with: the third of three URLs
+#: fetched one at a time waits 2 * _PACE for its turn, so wait plus answer exceed the timeout (a wait
+#: counted against it times out), while the answer alone is well within it. 1.2 s -> 0.6 s a run, and
+#: still 0.3 s to spare for a correct answer on a busy machine.
+_PACE, _PACED_TIMEOUT = 0.2, 0.5
+
+
 @pytest.mark.exercise("04.2", promise="turn")
 @pytest.mark.asyncio
 async def test_fetch_all_does_not_count_the_wait_for_a_turn_against_the_timeout(grader_api):
-    # limit=1: each of the 3 URLs answers in 0.4 s, well within timeout=1.0, but the last one
-    # waits 0.8 s for its turn before it is sent.
-    results = await _fetch_all([grader_api.url(f"/paced/{n}") for n in range(3)], limit=1, timeout=1.0)
+    # limit=1: each of the 3 URLs answers in _PACE s, well within the timeout, but the last one
+    # waits twice that for its turn before it is sent.
+    results = await _fetch_all([grader_api.url(f"/paced/{n}") for n in range(3)], limit=1, timeout=_PACED_TIMEOUT)
     late = [n for n, result in enumerate(results) if isinstance(result, TimeoutError)]
     require(not late,
-             f"with limit=1 and timeout=1.0, each URL here answers in 0.4 s, yet URL {late} gave a TimeoutError after "
+             f"with limit=1 and timeout={_PACED_TIMEOUT}, each URL here answers in {_PACE} s, yet URL {late} gave a "
+             "TimeoutError after "
              "waiting for its turn: the time a URL waits for its turn must not count against its timeout. Take the "
              "semaphore first, then make the request (the ClientTimeout's clock starts at session.get(); a "
              "TCPConnector limit or an asyncio.wait_for around the wait counts the wait too)")
