@@ -145,9 +145,11 @@ class PriceClient:
         If one of them fails, the others are cancelled and the error is raised inside an
         ExceptionGroup (that is what asyncio.TaskGroup does): a 500 for one sku makes prices()
         raise an ExceptionGroup that wraps the aiohttp.ClientResponseError, not the error itself.
-        So test the HTTP 500 case through price(), or catch the group with
-        `pytest.raises(ExceptionGroup) as excinfo` and check
-        `excinfo.group_contains(aiohttp.ClientResponseError)`.
+        So test the HTTP 500 case through price(), or check the group with
+        `with pytest.RaisesGroup(aiohttp.ClientResponseError):` (pytest 8.4+: the group holds
+        exactly that one error; `pytest.RaisesExc(aiohttp.ClientResponseError, check=...)` can
+        check its status), or catch it with `pytest.raises(ExceptionGroup) as excinfo` and check
+        `excinfo.group_contains(aiohttp.ClientResponseError)` (only that such an error is in it).
         """
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(self.price(sku)) for sku in skus]
