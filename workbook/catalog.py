@@ -21,7 +21,7 @@ CATALOG_PATH = Path(__file__).with_name("catalog.toml")
 
 KINDS = ("implement", "fixture", "test")
 
-_NOT_YET = ("There is no chapter {token!r} yet: the workbook goes up to chapter {last}, and later chapters are "
+_NOT_YET = ("There is no chapter {token!r} yet: the workbook has chapters {have}, and the others are "
             "planned (README.md). Run `python3 -m workbook list` to see every exercise there is.")
 _UNKNOWN_ID = (
     "Unknown exercise or chapter {token!r}. {suggestion}"
@@ -176,9 +176,9 @@ class Catalog:
     def _unknown(self, token: str) -> str:
         known = [e.id for e in self.exercises] + [c.id for c in self.chapters] + [c.stem for c in self.chapters]
         normal = _normalise(token)
-        last = max(c.id for c in self.chapters)
-        if re.fullmatch(r"\d\d(\.\d+)?", normal) and normal[:2] > last:
-            return _NOT_YET.format(token=token, last=last)
+        ids = [c.id for c in self.chapters]
+        if re.fullmatch(r"\d\d(\.\d+)?", normal) and normal[:2] not in ids:
+            return _NOT_YET.format(token=token, have=", ".join(ids))
         close = difflib.get_close_matches(normal, known, n=3, cutoff=0.5)
         suggestion = f"Did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
         return _UNKNOWN_ID.format(token=token, suggestion=suggestion)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,9 @@ hints = ["h"]
         assert expected in found, f"the check must report: {expected}"
 
 
-def test_a_chapter_beyond_the_last_says_it_is_planned_not_a_typo():
-    with pytest.raises(catalog.UnknownSelection, match="no chapter '09' yet.*planned"):
-        catalog.load().select(["09"])
+def test_a_chapter_not_written_yet_says_it_is_planned_not_a_typo():
+    have = {c.id for c in catalog.load().chapters}
+    missing = [f"{n:02d}" for n in range(100) if f"{n:02d}" not in have]
+    for chapter_id in (missing[0], missing[-1], f"{missing[0]}.1"):  # a gap or the next one, the far end, an exercise
+        with pytest.raises(catalog.UnknownSelection, match=rf"no chapter '{re.escape(chapter_id)}' yet.*planned"):
+            catalog.load().select([chapter_id])
