@@ -318,7 +318,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if variant.role is Role.REFERENCE and not (kind is Kind.NOT_IMPLEMENTED and phase is Phase.CALL):
             # (a test whose own body still raises NotImplementedError is not started, whatever it uses)
             uses = _learner_fixtures_of_other_exercises(item, exercise)
-        owner = _teardown_owner(item, excinfo, exercise) if phase is Phase.TEARDOWN else ""
+        # (against a mutant, a fixture that fails at teardown has noticed the bug: a catch, not its exercise's fault)
+        owner = (_teardown_owner(item, excinfo, exercise)
+                 if phase is Phase.TEARDOWN and variant.role is not Role.MUTANT else "")
         if owner:  # a fixture of another exercise failed in its own teardown: it costs that exercise
             run.add(Record(exercise=owner, nodeid=item.nodeid, phase=phase, outcome=outcome, kind=kind,
                            message=message, order=item.stash.get(_ORDER, -1)))

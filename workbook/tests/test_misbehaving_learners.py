@@ -6,6 +6,7 @@ copy of the workbook and grades it through the real command line (see conftest.p
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 
@@ -207,3 +208,17 @@ def test_learner_sql_outside_the_runs_database_is_refused(workbook_copy, change,
     exercise = workbook_copy.grade("03.1").exercise("03.1")
     assert exercise["status"] == "failed", exercise
     assert said in exercise["message"] and "workbook" in exercise["message"], exercise["message"]
+
+
+def test_a_fixture_that_fails_at_teardown_against_a_mutant_has_caught_it_and_costs_its_exercise_nothing(workbook_copy):
+    # 11.3's tests made with 11.2's strict `scripted` fixture: against a mutant that stops calling
+    # too early, the fixture fails at teardown. That is the test catching the bug, not 11.2 failing.
+    solution = workbook_copy.solution_text("11_retries")
+    strict = solution.replace("def _script(*outcomes):\n", "def _unused(*outcomes):\n", 1)
+    strict = re.sub(r"async def (test_retry_\w+)\(\)", r"async def \1(scripted)", strict)
+    strict = strict.replace("operation = _script(", "operation = scripted(")
+    assert strict != solution and "scripted(" in strict
+    workbook_copy.write_exercise("11_retries", strict)
+    graded = workbook_copy.grade("11", env={"WORKBOOK_SPLIT": "0"})  # one process: 11.2's fixture runs in 11.3's tests
+    assert graded.status("11.2") == "passed", graded.exercise("11.2")
+    assert graded.status("11.3") == "passed", graded.exercise("11.3")
