@@ -20,7 +20,8 @@ def _ids(chapter: str) -> list[str]:
 
 
 def test_solutions_all_pass_with_exit_code_zero(workbook_copy):
-    graded = workbook_copy.grade("--target", "solutions")
+    # Chapter 00 and one that uses servers: that every solution passes is the grading suite's job.
+    graded = workbook_copy.grade("00", next(c.id for c in catalog.load().chapters if c.services), "--target", "solutions")
     assert graded.returncode == 0, f"every solution must pass:\n{graded.stdout}"
     assert set(graded.statuses().values()) == {"passed"}, graded.statuses()
     assert graded.report["score"] == graded.report["max_score"] > 0
