@@ -16,9 +16,19 @@ _COPIED_FOLDERS = ("workbook", "tests", "solutions", "notebooks")
 _COPIED_FILES = ("pyproject.toml", "requirements.txt", "docker-compose.yml")
 
 
-def copy_workbook(destination: Path) -> Path:
-    """Copy the workbook into `destination` (created), with exercises/ regenerated from solutions/."""
+def copy_workbook(destination: Path, pycache: Path | None = None) -> Path:
+    """Copy the workbook into `destination` (created), with exercises/ regenerated from solutions/.
+
+    `pycache`: a folder for the compiled modules of the copy's grading processes, shared by every copy
+    that names it (linked as the copy's .workbook/pycache). A copy of its own compiles pytest,
+    aiohttp, asyncpg... again on its first grade: `grade 04` in a fresh copy 7.9 s, then 4.2 s.
+    Learner files are never cached (workbook.testing), so sharing cannot mix their code up.
+    """
     destination.mkdir(parents=True, exist_ok=True)
+    if pycache is not None:
+        pycache.mkdir(parents=True, exist_ok=True)
+        (destination / ".workbook").mkdir(exist_ok=True)
+        (destination / ".workbook" / "pycache").symlink_to(pycache, target_is_directory=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
     for name in _COPIED_FOLDERS:
         if (ROOT / name).exists():

@@ -84,14 +84,17 @@ class WorkbookCopy:
 
 @pytest.fixture(scope="session")
 def _pristine_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return copy_workbook(tmp_path_factory.mktemp("pristine") / "workbook-copy")
+    # Every copy of this session (one per test) shares one cache of compiled modules: 300 tests,
+    # each compiling pytest and the libraries again on its first grade, took minutes (sandbox.py).
+    return copy_workbook(tmp_path_factory.mktemp("pristine") / "workbook-copy",
+                         pycache=tmp_path_factory.mktemp("pycache"))
 
 
 @pytest.fixture
 def workbook_copy(_pristine_copy: Path, tmp_path: Path) -> WorkbookCopy:
     """A fresh copy of the repository with untouched stubs in exercises/."""
     root = tmp_path / "workbook-copy"
-    shutil.copytree(_pristine_copy, root)
+    shutil.copytree(_pristine_copy, root, symlinks=True)  # the shared pycache stays a link
     return WorkbookCopy(root)
 
 
